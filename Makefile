@@ -1,0 +1,34 @@
+# The two commands of the README: `make lab` and `make test`.
+# Both build the same virtual environment in .venv on first use.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: lab test serve bench lint clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	@echo "Installing nbext and its dependencies (llama-cpp-python builds from source the first time: ~5 min)..."
+	$(BIN)/python -m pip install --quiet -e ".[lab,test]"
+	touch $@
+
+lab: $(VENV)/.installed
+	$(BIN)/nbext model
+	$(BIN)/jupyter lab notebooks/00_setup_and_tour.ipynb
+
+test: $(VENV)/.installed
+	$(BIN)/nbext model
+	$(BIN)/ruff check nbext tests benchmarks
+	$(BIN)/python -m pytest --nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg
+
+serve: $(VENV)/.installed
+	$(BIN)/nbext serve
+
+bench: $(VENV)/.installed
+	$(BIN)/python benchmarks/bench_chat.py
+
+clean:
+	rm -rf $(VENV)

@@ -1,0 +1,18 @@
+"""Chat Completions providers, chosen by configuration, never by code edits."""
+
+from __future__ import annotations
+
+from nbext.backends.base import ChatBackend
+from nbext.config import Settings
+
+
+def backend_from_settings(settings: Settings) -> ChatBackend:
+    """The embedded model unless ``NBEXT_BACKEND_URL`` names an endpoint."""
+    if settings.backend_url:
+        from nbext.backends.remote import RemoteBackend
+
+        return RemoteBackend(settings.backend_url, settings.backend_key, settings.model)
+    # Imported here so that pointing at a remote endpoint never loads llama.cpp.
+    from nbext.backends.embedded import EmbeddedBackend
+
+    return EmbeddedBackend(settings.model_dir)

@@ -1,0 +1,377 @@
+"""The default backend: Qwen2.5-Coder-0.5B-Instruct run in-process by llama.cpp.
+
+No key and no network. The GGUF's own chat template renders the prompt (tool
+definitions included) and the output is read back into OpenAI's shapes by
+:mod:`nbext.backends.tool_calls`. Forced tool calls and JSON output use
+llama.cpp's grammar-constrained decoding, so they are valid by construction
+rather than by the small model's good will.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from llama_cpp import Llama
+from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+from llama_cpp.llama_grammar import JSON_GBNF, LlamaGrammar
+from openai.types import CompletionUsage, Model
+from openai.types.chat import ChatCompletion, ChatCompletionChunk, ChatCompletionMessage
+from openai.types.chat.chat_completion import Choice
+from openai.types.chat.chat_completion_chunk import (
+    ChoiceDelta,
+    ChoiceDeltaToolCall,
+    ChoiceDeltaToolCallFunction,
+)
+from openai.types.chat.chat_completion_chunk import Choice as ChunkChoice
+from openai.types.chat.chat_completion_message_function_tool_call import (
+    ChatCompletionMessageFunctionToolCall,
+    Function,
+)
+
+from nbext.backends.base import ChatRequest
+from nbext.backends.model_file import MODEL_ID, ensure_model_file
+from nbext.backends.tool_calls import ParsedCall, ToolCallExtractor, arguments_as_objects
+from nbext.errors import APIError, invalid
+
+DEFAULT_CONTEXT_WINDOW = 32_768
+_FORCED_CALL_PREFIX = "<tool_call>\n"
+
+
+@dataclass
+class _LoadedModel:
+    """One llama.cpp model per process, shared by every backend object.
+
+    llama.cpp holds one KV cache per context: two generations at once would
+    corrupt each other, so they take turns on ``lock`` (a queue in effect).
+    """
+
+    llm: Llama
+    formatter: Jinja2ChatFormatter
+    lock: threading.Lock
+    created: int
+
+
+@functools.cache
+def _load(model_path: Path, n_ctx: int) -> _LoadedModel:
+    llm = Llama(model_path=str(model_path), n_ctx=n_ctx, verbose=False)
+    template = llm.metadata["tokenizer.chat_template"]
+    formatter = Jinja2ChatFormatter(
+        template=template,
+        eos_token=llm._model.token_get_text(llm.token_eos()),
+        bos_token=llm._model.token_get_text(llm.token_bos()),
+    )
+    return _LoadedModel(llm, formatter, threading.Lock(), int(model_path.stat().st_mtime))
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """Everything decided about a request before the first token is sampled."""
+
+    prompt: str
+    prompt_tokens: int
+    prefix: str
+    """Text forced onto the start of the answer (the opening of a forced call)."""
+    grammar: LlamaGrammar | None
+    tool_names: tuple[str, ...]
+    forced_call: bool
+    max_tokens: int
+    sampling: dict[str, Any]
+
+
+class EmbeddedBackend:
+    """Chat Completions on the bundled GGUF model."""
+
+    def __init__(
+        self,
+        model_dir: Path,
+        *,
+        context_window: int = DEFAULT_CONTEXT_WINDOW,
+        progress: bool = True,
+    ) -> None:
+        self._model_dir = model_dir
+        self._context_window = context_window
+        self._progress = progress
+
+    @property
+    def default_model(self) -> str:
+        return MODEL_ID
+
+    @property
+    def context_window(self) -> int:
+        return self._context_window
+
+    @property
+    def description(self) -> str:
+        return f"embedded llama.cpp model {MODEL_ID} (Q4_K_M, in this process)"
+
+    def load(self) -> _LoadedModel:
+        """Assemble (first time only) and load the model; later calls are free."""
+        path = ensure_model_file(self._model_dir, progress=self._progress)
+        return _load(path, self._context_window)
+
+    def list_models(self) -> list[Model]:
+        return [Model(id=MODEL_ID, object="model", created=self.load().created, owned_by="nbext")]
+
+    def count_tokens(self, messages: Sequence[Any], tools: Sequence[Any] | None = None) -> int:
+        model = self.load()
+        prompt = self._render(model, list(messages), list(tools or []), None)
+        return len(self._tokenize(model, prompt))
+
+    def create(self, request: ChatRequest) -> ChatCompletion:
+        content: list[str] = []
+        tool_calls: list[ChatCompletionMessageFunctionToolCall] = []
+        finish_reason = "stop"
+        usage = None
+        completion_id, created = "", 0
+        for chunk in self.stream(request):
+            completion_id, created = chunk.id, chunk.created
+            usage = chunk.usage or usage
+            for choice in chunk.choices:
+                content.append(choice.delta.content or "")
+                for call in choice.delta.tool_calls or []:
+                    assert call.id and call.function and call.function.name is not None
+                    tool_calls.append(
+                        ChatCompletionMessageFunctionToolCall(
+                            id=call.id,
+                            type="function",
+                            function=Function(
+                                name=call.function.name, arguments=call.function.arguments or ""
+                            ),
+                        )
+                    )
+                finish_reason = choice.finish_reason or finish_reason
+        message = ChatCompletionMessage(
+            role="assistant",
+            content="".join(content) if not tool_calls else ("".join(content) or None),
+            tool_calls=tool_calls or None,
+        )
+        return ChatCompletion(
+            id=completion_id,
+            object="chat.completion",
+            created=created,
+            model=MODEL_ID,
+            choices=[Choice(index=0, message=message, finish_reason=finish_reason)],
+            usage=usage,
+        )
+
+    def stream(self, request: ChatRequest) -> Iterator[ChatCompletionChunk]:
+        model = self.load()
+        self._check_model_name(request)
+        completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
+        created = int(time.time())
+
+        def chunk(
+            delta: ChoiceDelta, finish_reason: str | None = None
+        ) -> ChatCompletionChunk:
+            return ChatCompletionChunk(
+                id=completion_id,
+                object="chat.completion.chunk",
+                created=created,
+                model=MODEL_ID,
+                choices=[ChunkChoice(index=0, delta=delta, finish_reason=finish_reason)],
+            )
+
+        with model.lock:
+            plan = self._plan(model, request)
+            yield chunk(ChoiceDelta(role="assistant", content=""))
+            extractor = ToolCallExtractor(plan.tool_names) if plan.tool_names else None
+            generated: list[str] = []
+            finish_reason = "stop"
+            pieces = model.llm.create_completion(
+                prompt=plan.prompt + plan.prefix,
+                max_tokens=plan.max_tokens,
+                grammar=plan.grammar,
+                stream=True,
+                **plan.sampling,
+            )
+            for piece in pieces:
+                choice = piece["choices"][0]
+                text = choice["text"]
+                generated.append(text)
+                if choice.get("finish_reason") == "length":
+                    finish_reason = "length"
+                if plan.forced_call:
+                    continue
+                visible = extractor.feed(text) if extractor else text
+                if visible:
+                    yield chunk(ChoiceDelta(content=visible))
+            output = "".join(generated)
+            calls = self._finish_calls(plan, output, extractor)
+            if extractor and not plan.forced_call and (leftover := extractor.finish()):
+                yield chunk(ChoiceDelta(content=leftover))
+            for index, call in enumerate(calls):
+                yield chunk(
+                    ChoiceDelta(
+                        tool_calls=[
+                            ChoiceDeltaToolCall(
+                                index=index,
+                                id=call.id,
+                                type="function",
+                                function=ChoiceDeltaToolCallFunction(
+                                    name=call.name, arguments=call.arguments
+                                ),
+                            )
+                        ]
+                    )
+                )
+            if calls:
+                finish_reason = "tool_calls"
+            yield chunk(ChoiceDelta(), finish_reason)
+            completion_tokens = len(self._tokenize(model, plan.prefix + output))
+            yield ChatCompletionChunk(
+                id=completion_id,
+                object="chat.completion.chunk",
+                created=created,
+                model=MODEL_ID,
+                choices=[],
+                usage=CompletionUsage(
+                    prompt_tokens=plan.prompt_tokens,
+                    completion_tokens=completion_tokens,
+                    total_tokens=plan.prompt_tokens + completion_tokens,
+                ),
+            )
+
+    # -- request planning -------------------------------------------------
+
+    def _check_model_name(self, request: ChatRequest) -> None:
+        name = request.get("model")
+        if name and name not in (MODEL_ID, "default"):
+            raise APIError(
+                f"The model '{name}' does not exist on this server. The embedded backend "
+                f"serves '{MODEL_ID}'; set NBEXT_BACKEND_URL to use another provider.",
+                status=404,
+                param="model",
+                code="model_not_found",
+            )
+
+    def _plan(self, model: _LoadedModel, request: ChatRequest) -> _Plan:
+        messages = list(request.get("messages") or [])
+        if not messages:
+            raise invalid("'messages' must be a non-empty array.", param="messages")
+        tools = [t for t in request.get("tools") or [] if t.get("type") == "function"]
+        tool_choice = request.get("tool_choice", "auto" if tools else "none")
+        if tool_choice == "none":
+            tools = []
+        names = tuple(t["function"]["name"] for t in tools)
+
+        grammar, prefix, forced = None, "", False
+        if tools and tool_choice != "auto":
+            chosen = self._forced_tools(tools, tool_choice)
+            grammar = LlamaGrammar.from_json_schema(json.dumps(_call_schema(chosen)), verbose=False)
+            prefix, forced = _FORCED_CALL_PREFIX, True
+        elif (fmt := request.get("response_format")) and fmt.get("type") != "text":
+            grammar = _format_grammar(fmt)
+
+        prompt = self._render(model, messages, tools, tool_choice)
+        prompt_tokens = len(self._tokenize(model, prompt))
+        room = self._context_window - prompt_tokens
+        if room <= 0:
+            raise invalid(
+                f"This model's maximum context length is {self._context_window} tokens. "
+                f"However, your messages resulted in {prompt_tokens} tokens. "
+                "Please reduce the length of the messages.",
+                param="messages",
+                code="context_length_exceeded",
+            )
+        limit = request.get("max_completion_tokens") or request.get("max_tokens")
+        sampling: dict[str, Any] = {
+            "temperature": request.get("temperature", 1.0),
+            "top_p": request.get("top_p", 1.0),
+            "seed": request.get("seed"),
+            "stop": _stop_list(request.get("stop")),
+        }
+        return _Plan(
+            prompt=prompt,
+            prompt_tokens=prompt_tokens,
+            prefix=prefix,
+            grammar=grammar,
+            tool_names=names,
+            forced_call=forced,
+            max_tokens=min(limit, room) if limit else room,
+            sampling={k: v for k, v in sampling.items() if v is not None},
+        )
+
+    @staticmethod
+    def _forced_tools(tools: list[Any], tool_choice: Any) -> list[Any]:
+        if tool_choice == "required":
+            return tools
+        if isinstance(tool_choice, dict) and tool_choice.get("type") == "function":
+            wanted = tool_choice["function"]["name"]
+            chosen = [t for t in tools if t["function"]["name"] == wanted]
+            if chosen:
+                return chosen
+            raise invalid(
+                f"tool_choice names the function '{wanted}', which is not in 'tools'.",
+                param="tool_choice",
+            )
+        raise invalid(f"Unsupported tool_choice: {tool_choice!r}.", param="tool_choice")
+
+    @staticmethod
+    def _render(
+        model: _LoadedModel, messages: list[Any], tools: list[Any], tool_choice: Any
+    ) -> str:
+        rendered = model.formatter(
+            messages=arguments_as_objects(messages),
+            tools=tools or None,
+            tool_choice=tool_choice if tools else None,
+        )
+        return rendered.prompt
+
+    @staticmethod
+    def _tokenize(model: _LoadedModel, text: str) -> list[int]:
+        return model.llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+
+    @staticmethod
+    def _finish_calls(
+        plan: _Plan, output: str, extractor: ToolCallExtractor | None
+    ) -> list[ParsedCall]:
+        if plan.forced_call:
+            call = json.loads(output)
+            return [ParsedCall(name=call["name"], arguments=json.dumps(call["arguments"]))]
+        return extractor.calls if extractor else []
+
+
+def _call_schema(tools: list[Any]) -> dict[str, Any]:
+    """JSON schema of one ``{"name", "arguments"}`` object calling one of ``tools``."""
+    options = [
+        {
+            "type": "object",
+            "properties": {
+                "name": {"const": tool["function"]["name"]},
+                "arguments": tool["function"].get("parameters")
+                or {"type": "object", "properties": {}},
+            },
+            "required": ["name", "arguments"],
+        }
+        for tool in tools
+    ]
+    return options[0] if len(options) == 1 else {"anyOf": options}
+
+
+def _format_grammar(response_format: Any) -> LlamaGrammar:
+    kind = response_format.get("type")
+    if kind == "json_object":
+        return LlamaGrammar.from_string(JSON_GBNF, verbose=False)
+    if kind == "json_schema":
+        schema = (response_format.get("json_schema") or {}).get("schema")
+        if not isinstance(schema, dict):
+            raise invalid(
+                "response_format.json_schema.schema must be a JSON schema object.",
+                param="response_format",
+            )
+        return LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
+    raise invalid(f"Unsupported response_format type: {kind!r}.", param="response_format")
+
+
+def _stop_list(stop: Any) -> list[str] | None:
+    if stop is None:
+        return None
+    return [stop] if isinstance(stop, str) else list(stop)

@@ -1,0 +1,71 @@
+"""Every failure leaves the server as ``{"error": {...}}`` with OpenAI's status.
+
+Clients (the ``openai`` SDK first of all) map the status to an exception class
+and show ``message``; a Python traceback is never part of a response.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from nbext.errors import APIError
+
+log = logging.getLogger("nbext.server")
+
+
+def error_response(error: APIError) -> JSONResponse:
+    return JSONResponse(error.body(), status_code=error.status)
+
+
+def _validation_message(error: RequestValidationError) -> APIError:
+    first = error.errors()[0]
+    location = [str(part) for part in first.get("loc", ()) if part != "body"]
+    param = ".".join(location) or None
+    if first.get("type") == "extra_forbidden":
+        message = f"Unrecognized request argument supplied: {param}"
+    elif first.get("type") == "json_invalid":
+        message = "We could not parse the JSON body of your request."
+        param = None
+    else:
+        message = f"Invalid value for '{param}': {first.get('msg', 'invalid')}."
+    return APIError(message, status=400, param=param)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    async def on_api_error(_: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, APIError)
+        return error_response(error)
+
+    async def on_invalid_body(_: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, RequestValidationError)
+        return error_response(_validation_message(error))
+
+    async def on_http_error(request: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, HTTPException)
+        if error.status_code == 404:
+            message = f"Invalid URL ({request.method} {request.url.path})"
+        else:
+            message = str(error.detail)
+        kind = "invalid_request_error" if error.status_code < 500 else "server_error"
+        return error_response(APIError(message, status=error.status_code, type=kind))
+
+    async def on_crash(request: Request, error: Exception) -> JSONResponse:
+        log.exception("unhandled error in %s %s", request.method, request.url.path)
+        return error_response(
+            APIError(
+                "The server had an error while processing your request "
+                f"({type(error).__name__}). The server log has the details.",
+                status=500,
+                type="server_error",
+            )
+        )
+
+    app.add_exception_handler(APIError, on_api_error)
+    app.add_exception_handler(RequestValidationError, on_invalid_body)
+    app.add_exception_handler(HTTPException, on_http_error)
+    app.add_exception_handler(Exception, on_crash)
