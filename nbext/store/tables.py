@@ -1,0 +1,45 @@
+"""The database schema: one table per kind of object, each row a JSON document.
+
+Every object is stored whole, as the ``openai`` SDK type's JSON, so what is
+read back is exactly what was written and the wire shape lives in one place
+(the SDK). Beside the JSON sit only the columns something *queries* by:
+``owner`` (each API key sees its own objects), the parent ids, ``status``
+for runs (busy-thread checks, start-up recovery) and ``token_count`` for
+messages (so a run never re-tokenizes the whole thread). ``seq`` is an
+insertion counter: ``created_at`` has one-second resolution, so it cannot
+order two objects created in the same second, and pagination must be stable.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import JSON, Column, Integer, MetaData, String, Table
+
+metadata = MetaData()
+
+
+def _object_table(name: str, *columns: Column[object]) -> Table:
+    return Table(
+        name,
+        metadata,
+        Column("seq", Integer, primary_key=True, autoincrement=True),
+        Column("id", String(64), nullable=False, unique=True),
+        Column("owner", String(255), nullable=False, index=True),
+        Column("created_at", Integer, nullable=False),
+        *columns,
+        Column("data", JSON, nullable=False),
+    )
+
+
+def _ref(name: str) -> Column[object]:
+    return Column(name, String(64), index=True)
+
+
+assistants = _object_table("assistants")
+threads = _object_table("threads")
+messages = _object_table(
+    "messages", _ref("thread_id"), _ref("run_id"), Column("token_count", Integer)
+)
+runs = _object_table("runs", _ref("thread_id"), Column("status", String(32), index=True))
+run_steps = _object_table("run_steps", _ref("thread_id"), _ref("run_id"))
+run_prompts = _object_table("run_prompts", _ref("thread_id"), _ref("run_id"))
+run_contexts = _object_table("run_contexts", _ref("thread_id"), _ref("run_id"))

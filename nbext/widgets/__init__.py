@@ -1,0 +1,1 @@
+"""Views the magics draw in a cell; each also renders as static HTML/text."""

@@ -1,0 +1,89 @@
+"""What ``%%chat`` draws: the answer as it streams, then one line of figures.
+
+Updates go through an IPython display handle, so they work in JupyterLab,
+under nbclient/nbval and in a saved notebook alike, with no widget state.
+"""
+
+from __future__ import annotations
+
+import html
+import time
+from dataclasses import dataclass
+
+from IPython.display import Markdown, display
+
+_REDRAW_EVERY_S = 0.05
+"""Redrawing markdown per token costs more than generating it; 20 fps is smooth."""
+
+
+class StreamingMarkdown:
+    """Markdown that grows in place as text arrives."""
+
+    def __init__(self, *, as_json: bool = False) -> None:
+        self._parts: list[str] = []
+        self._as_json = as_json
+        self._drawn_at = 0.0
+        self._handle = display(Markdown(""), display_id=True)
+
+    @property
+    def text(self) -> str:
+        return "".join(self._parts)
+
+    def append(self, text: str) -> None:
+        self._parts.append(text)
+        now = time.monotonic()
+        if now - self._drawn_at >= _REDRAW_EVERY_S:
+            self._draw()
+            self._drawn_at = now
+
+    def finish(self) -> None:
+        self._draw()
+
+    def _draw(self) -> None:
+        body = f"```json\n{self.text}\n```" if self._as_json else self.text
+        if self._handle is not None:
+            self._handle.update(Markdown(body))
+
+
+@dataclass(frozen=True)
+class ChatFigures:
+    """The numbers that make a call's cost visible."""
+
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+    first_token_s: float | None
+    total_s: float
+    messages_sent: int
+    history_name: str | None
+
+    @property
+    def tokens_per_s(self) -> float:
+        generating = self.total_s - (self.first_token_s or 0.0)
+        return self.completion_tokens / generating if generating > 0 else 0.0
+
+    def summary(self) -> str:
+        parts = [
+            self.model,
+            f"sent {self.messages_sent} message{'s' if self.messages_sent != 1 else ''}",
+            f"{self.prompt_tokens} tokens in",
+            f"{self.completion_tokens} tokens out",
+        ]
+        if self.first_token_s is not None:
+            parts.append(f"first token {self.first_token_s:.2f} s")
+        parts += [f"total {self.total_s:.2f} s", f"{self.tokens_per_s:.1f} tokens/s"]
+        line = " · ".join(parts)
+        if self.history_name:
+            line += f" · history '{self.history_name}' is resent in full on every call"
+        return line
+
+    def show(self) -> None:
+        text = self.summary()
+        display(
+            {
+                "text/plain": text,
+                "text/html": f'<div class="nbext-figures" style="color:#666;font-size:0.85em">'
+                f"{html.escape(text)}</div>",
+            },
+            raw=True,
+        )
