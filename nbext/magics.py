@@ -8,6 +8,7 @@ a plain list in their namespace that they can print, edit and see resent.
 
 from __future__ import annotations
 
+import shlex
 import time
 from dataclasses import replace
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 import openai
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
-from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.core.magic_arguments import argument, magic_arguments
 from IPython.display import Markdown, display
 
 from nbext import client as kit_client
@@ -27,10 +28,14 @@ from nbext.widgets.notice import show_error
 
 
 def parse_flags(magic: Any, line: str, name: str) -> Any:
-    """Parse magic flags; a mistake names the magic and where the help is."""
+    """Parse magic flags with shell quoting; a mistake names the magic and its help.
+
+    ``shlex`` rather than IPython's own splitter, which keeps the quotes of
+    ``--system 'You are terse.'`` inside the value.
+    """
     try:
-        return parse_argstring(magic, line)
-    except UsageError as error:
+        return magic.parser.parse_args(shlex.split(line))
+    except (UsageError, ValueError) as error:
         raise UsageError(f"{name}: {error}. Run `{name}?` to see its flags.") from None
 
 
@@ -133,6 +138,7 @@ class NbextMagics(Magics):
             total_s=figures[1],
             messages_sent=len(messages),
             history_name=args.history,
+            finish_reason=completion.choices[0].finish_reason,
         ).show()
         if args.out:
             self.shell.user_ns[args.out] = completion
@@ -173,7 +179,12 @@ class NbextMagics(Magics):
                     if first_token is None:
                         first_token = time.perf_counter() - started
                     view.append(event.delta)
-            completion = events.get_final_completion()
+            try:
+                completion = events.get_final_completion()
+            except openai.LengthFinishReasonError as cut_short:
+                # The SDK's helper treats a length stop as a parse failure;
+                # for plain chat it is an ordinary answer that hit max_tokens.
+                completion = cut_short.completion
         view.finish()
         return completion, (first_token, time.perf_counter() - started)
 

@@ -56,6 +56,7 @@ class ChatFigures:
     total_s: float
     messages_sent: int
     history_name: str | None
+    finish_reason: str | None = None
 
     @property
     def tokens_per_s(self) -> float:
@@ -73,6 +74,8 @@ class ChatFigures:
             parts.append(f"first token {self.first_token_s:.2f} s")
         parts += [f"total {self.total_s:.2f} s", f"{self.tokens_per_s:.1f} tokens/s"]
         line = " · ".join(parts)
+        if self.finish_reason == "length":
+            line += " · cut short: the token limit was reached"
         if self.history_name:
             line += f" · history '{self.history_name}' is resent in full on every call"
         return line

@@ -1,0 +1,215 @@
+"""Persistence of SDK objects: insert, update, get, delete and paginated lists.
+
+The store knows tables and owners, not what the objects mean: the runtime
+decides *what* to write, the store makes sure it is written atomically and
+read back as the same SDK type. Any SQLAlchemy URL works; SQLite (the
+default) runs in WAL mode so the API can read while a run's worker writes.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel
+from sqlalchemy import Engine, Table, create_engine, event, func, select
+from sqlalchemy.engine import Connection, Row
+from sqlalchemy.pool import StaticPool
+from sqlalchemy.sql.elements import ColumnElement
+
+from nbext.errors import invalid, not_found
+from nbext.store import tables
+from nbext.store.pages import ListQuery, Page
+
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class Kind(Generic[M]):
+    """A kind of stored object: its table, its SDK type, its name in a 404."""
+
+    table: Table
+    model: type[M]
+    noun: str
+
+
+def _engine(url: str) -> Engine:
+    if not url.startswith("sqlite"):
+        return create_engine(url)
+    database = url.split("///", 1)[1] if "///" in url else ""
+    if database in ("", ":memory:"):
+        # One shared connection, or every thread would see its own empty database.
+        return create_engine(
+            url, poolclass=StaticPool, connect_args={"check_same_thread": False}
+        )
+    Path(database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def _wal(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")  # readers never wait for the writer
+        cursor.execute("PRAGMA synchronous=NORMAL")  # safe with WAL, much faster commits
+        cursor.close()
+
+    return engine
+
+
+class Store:
+    """All objects of all owners, in one database."""
+
+    def __init__(self, url: str = "sqlite://") -> None:
+        self.engine = _engine(url)
+        tables.metadata.create_all(self.engine)
+        # SQLite allows one writer; taking turns in-process avoids "database is locked".
+        self._write_lock = threading.Lock()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- writing -------------------------------------------------------------
+
+    def insert(self, kind: Kind[M], owner: str, obj: M, **columns: Any) -> None:
+        self.insert_many(kind, owner, [(obj, columns)])
+
+    def insert_many(
+        self, kind: Kind[M], owner: str, rows: Iterable[tuple[M, Mapping[str, Any]]]
+    ) -> None:
+        """Insert several objects in one transaction (a thread with its messages)."""
+        values = [
+            {
+                "id": obj.id,  # type: ignore[attr-defined]
+                "owner": owner,
+                "created_at": obj.created_at,  # type: ignore[attr-defined]
+                "data": obj.model_dump(mode="json"),
+                **columns,
+            }
+            for obj, columns in rows
+        ]
+        if values:
+            with self._write_lock, self.engine.begin() as conn:
+                conn.execute(kind.table.insert(), values)
+
+    def update(self, kind: Kind[M], obj: M, **columns: Any) -> None:
+        """Replace an object's JSON (and any indexed columns that changed with it)."""
+        self.set_columns(kind, obj.id, data=obj.model_dump(mode="json"), **columns)  # type: ignore[attr-defined]
+
+    def set_columns(self, kind: Kind[M], object_id: str, **columns: Any) -> None:
+        with self._write_lock, self.engine.begin() as conn:
+            conn.execute(kind.table.update().where(kind.table.c.id == object_id).values(**columns))
+
+    def delete(self, kind: Kind[M], owner: str, object_id: str, **where: Any) -> None:
+        self.get(kind, owner, object_id, **where)  # 404 first, like OpenAI
+        self.delete_where(kind, id=object_id)
+
+    def delete_where(self, kind: Kind[M], **where: Any) -> None:
+        with self._write_lock, self.engine.begin() as conn:
+            conn.execute(kind.table.delete().where(*_filters(kind.table, where)))
+
+    # -- reading -------------------------------------------------------------
+
+    def find(self, kind: Kind[M], owner: str | None, object_id: str, **where: Any) -> M | None:
+        """The object, or None if it does not exist or belongs to another owner."""
+        if owner is not None:
+            where["owner"] = owner
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(kind.table.c.data).where(kind.table.c.id == object_id, *_filters(kind.table, where))
+            ).first()
+        return None if row is None else kind.model.model_validate(row.data)
+
+    def get(self, kind: Kind[M], owner: str | None, object_id: str, **where: Any) -> M:
+        """The object, or 404: another owner's object is as invisible as a missing one."""
+        found = self.find(kind, owner, object_id, **where)
+        if found is None:
+            raise not_found(kind.noun, object_id)
+        return found
+
+    def all(self, kind: Kind[M], owner: str | None = None, **where: Any) -> list[M]:
+        """Every matching object, oldest first (for the runtime's own use, not for lists)."""
+        if owner is not None:
+            where["owner"] = owner
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(kind.table.c.data)
+                .where(*_filters(kind.table, where))
+                .order_by(kind.table.c.seq)
+            ).all()
+        return [kind.model.model_validate(row.data) for row in rows]
+
+    def columns(self, kind: Kind[M], names: Sequence[str], **where: Any) -> list[Row[Any]]:
+        """Only some columns of the matching rows, oldest first: cheap scans of big threads."""
+        with self.engine.connect() as conn:
+            return list(
+                conn.execute(
+                    select(*(kind.table.c[name] for name in names))
+                    .where(*_filters(kind.table, where))
+                    .order_by(kind.table.c.seq)
+                ).all()
+            )
+
+    def count(self, kind: Kind[M], **where: Any) -> int:
+        with self.engine.connect() as conn:
+            return int(
+                conn.execute(
+                    select(func.count()).select_from(kind.table).where(*_filters(kind.table, where))
+                ).scalar_one()
+            )
+
+    def list(self, kind: Kind[M], owner: str, query: ListQuery, **where: Any) -> Page[M]:
+        """One page of objects, as OpenAI's list endpoints return them."""
+        t = kind.table
+        where["owner"] = owner
+        scope = _filters(t, where)
+        conditions = list(scope)
+        ascending = query.order == "asc"
+        with self.engine.connect() as conn:
+            if query.after is not None:
+                seq = _cursor(conn, t, query.after, scope, "after")
+                conditions.append(t.c.seq > seq if ascending else t.c.seq < seq)
+            # ``before`` walks backwards from the cursor, so the page nearest to it is taken.
+            backwards = query.before is not None
+            if query.before is not None:
+                seq = _cursor(conn, t, query.before, scope, "before")
+                conditions.append(t.c.seq < seq if ascending else t.c.seq > seq)
+            forward = ascending != backwards
+            rows = conn.execute(
+                select(t.c.data)
+                .where(*conditions)
+                .order_by(t.c.seq.asc() if forward else t.c.seq.desc())
+                .limit(query.limit + 1)
+            ).all()
+        has_more = len(rows) > query.limit
+        rows = rows[: query.limit]
+        if backwards:
+            rows.reverse()
+        data = [kind.model.model_validate(row.data) for row in rows]
+        return Page[kind.model](  # type: ignore[name-defined]
+            data=data,
+            first_id=data[0].id if data else None,  # type: ignore[attr-defined]
+            last_id=data[-1].id if data else None,  # type: ignore[attr-defined]
+            has_more=has_more,
+        )
+
+
+def _filters(table: Table, where: Mapping[str, Any]) -> list[ColumnElement[bool]]:
+    """``status=("a", "b")`` means IN; anything else means equals."""
+    return [
+        table.c[name].in_(value) if isinstance(value, (tuple, list, set, frozenset)) else table.c[name] == value
+        for name, value in where.items()
+    ]
+
+
+def _cursor(
+    conn: Connection, table: Table, object_id: str, scope: list[ColumnElement[bool]], param: str
+) -> int:
+    """The position of a cursor object, looked up only within the list being paged."""
+    seq = conn.execute(
+        select(table.c.seq).where(table.c.id == object_id, *scope)
+    ).scalar_one_or_none()
+    if seq is None:
+        raise invalid(f"Invalid '{param}': no object with id '{object_id}' in this list.", param=param)
+    return int(seq)
