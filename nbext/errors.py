@@ -59,7 +59,5 @@ class BackendError(APIError):
     notebook cell and in ``last_error`` of a failed run.
     """
 
-    def __init__(
-        self, message: str, *, status: int = 502, code: str = "backend_error"
-    ) -> None:
+    def __init__(self, message: str, *, status: int = 502, code: str = "backend_error") -> None:
         super().__init__(message, status=status, type="server_error", code=code)

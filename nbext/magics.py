@@ -17,13 +17,13 @@ import openai
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
-from IPython.display import Markdown, display
+from IPython.display import display
 
 from nbext import client as kit_client
 from nbext.backends import backend_from_settings
 from nbext.config import Settings
 from nbext.errors import APIError
-from nbext.widgets.chat_view import ChatFigures, StreamingMarkdown
+from nbext.widgets.chat_view import ChatFigures, StreamingMarkdown, markdown_bundle
 from nbext.widgets.notice import show_error
 
 
@@ -167,7 +167,7 @@ class NbextMagics(Magics):
             completion = self.client.chat.completions.create(**request)
             total = time.perf_counter() - started
             text = completion.choices[0].message.content or ""
-            display(Markdown(f"```json\n{text}\n```" if as_json else text))
+            display(markdown_bundle(text, as_json=as_json), raw=True)
             return completion, (None, total)
         view = StreamingMarkdown(as_json=as_json)
         first_token: float | None = None

@@ -30,7 +30,10 @@ def test_non_streaming_completion_answers_paris(client: openai.OpenAI) -> None:
 
 def test_streaming_with_usage_as_the_sdk_parses_it(client: openai.OpenAI) -> None:
     stream = client.chat.completions.create(
-        model=MODEL_ID, messages=USER, temperature=0, stream=True,
+        model=MODEL_ID,
+        messages=USER,
+        temperature=0,
+        stream=True,
         stream_options={"include_usage": True},
     )
     chunks = list(stream)
@@ -88,7 +91,11 @@ def test_tool_result_round_trip(client: openai.OpenAI, weather_tool: dict) -> No
                 }
             ],
         },
-        {"role": "tool", "tool_call_id": "call_1", "content": '{"temperature_c": 21, "sky": "sunny"}'},
+        {
+            "role": "tool",
+            "tool_call_id": "call_1",
+            "content": '{"temperature_c": 21, "sky": "sunny"}',
+        },
     ]
     completion = client.chat.completions.create(
         model=MODEL_ID, messages=messages, tools=[weather_tool], temperature=0

@@ -15,7 +15,12 @@ from nbext.errors import APIError
 
 def ask(backend: EmbeddedBackend, content: str, **params: object) -> str:
     completion = backend.create(
-        {"model": MODEL_ID, "messages": [{"role": "user", "content": content}], "temperature": 0, **params}  # type: ignore[typeddict-item]
+        {
+            "model": MODEL_ID,
+            "messages": [{"role": "user", "content": content}],
+            "temperature": 0,
+            **params,
+        }  # type: ignore[typeddict-item]
     )
     return completion.choices[0].message.content or ""
 
@@ -71,7 +76,10 @@ def test_json_schema_response_format_is_obeyed(embedded: EmbeddedBackend) -> Non
     text = ask(
         embedded,
         "Ada Lovelace was 36. Describe her as JSON.",
-        response_format={"type": "json_schema", "json_schema": {"name": "person", "schema": schema}},
+        response_format={
+            "type": "json_schema",
+            "json_schema": {"name": "person", "schema": schema},
+        },
     )
     value = json.loads(text)
     assert set(value) == {"name", "age"} and isinstance(value["age"], int)
@@ -106,7 +114,11 @@ def test_same_seed_same_answer(embedded: EmbeddedBackend) -> None:
 def test_stream_ends_with_usage_chunk(embedded: EmbeddedBackend) -> None:
     chunks = list(
         embedded.stream(
-            {"model": MODEL_ID, "messages": [{"role": "user", "content": "Say hi."}], "max_tokens": 8}
+            {
+                "model": MODEL_ID,
+                "messages": [{"role": "user", "content": "Say hi."}],
+                "max_tokens": 8,
+            }
         )
     )
     assert chunks[0].choices[0].delta.role == "assistant"

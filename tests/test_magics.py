@@ -55,14 +55,16 @@ def test_system_message_heads_the_history(shell: InteractiveShell) -> None:
 def test_variables_expand_and_out_keeps_the_completion(shell: InteractiveShell) -> None:
     shell.user_ns["city"] = "Paris"
     shell.user_ns.pop("reply", None)
-    run(shell, "%%chat --temperature 0 --no-stream --out reply --history trip\nIn which country is {city}?")
+    flags = "--temperature 0 --no-stream --out reply --history trip"
+    run(shell, f"%%chat {flags}\nIn which country is {{city}}?")
     assert shell.user_ns["trip"][0]["content"] == "In which country is Paris?"
     reply = shell.user_ns["reply"]
     assert isinstance(reply, ChatCompletion) and "France" in reply.choices[0].message.content
 
 
 def test_json_flag_returns_a_json_object(shell: InteractiveShell) -> None:
-    run(shell, "%%chat --json --seed 1 --temperature 0 --out data\nDescribe Paris as JSON with keys name and country.")
+    question = "Describe Paris as JSON with keys name and country."
+    run(shell, f"%%chat --json --seed 1 --temperature 0 --out data\n{question}")
     assert isinstance(json.loads(shell.user_ns["data"].choices[0].message.content), dict)
 
 
@@ -80,7 +82,9 @@ def test_streaming_and_figures_are_displayed(shell: InteractiveShell) -> None:
         ("%%chat\n   ", "the cell is empty"),
     ],
 )
-def test_mistakes_give_one_short_message(shell: InteractiveShell, source: str, expected: str) -> None:
+def test_mistakes_give_one_short_message(
+    shell: InteractiveShell, source: str, expected: str
+) -> None:
     captured, result = run(shell, source)
     assert result.success
     assert "nbext error" in shown(captured) and expected in shown(captured)
@@ -105,7 +109,7 @@ def test_nbext_status_and_backend_switch(shell: InteractiveShell) -> None:
 
     captured, _ = run(shell, "%nbext backend http://127.0.0.1:9/v1 --model m")
     assert "Cannot reach the backend" in shown(captured)
-    still, _ = run(shell, "%%chat --max-tokens 3 --out ok\nhi")
+    run(shell, "%%chat --max-tokens 3 --out ok\nhi")
     assert shell.user_ns["ok"].model == "qwen2.5-coder-0.5b-instruct"
 
     captured, _ = run(shell, "%nbext backend embedded")

@@ -16,7 +16,10 @@ def feed_in_pieces(text: str, size: int) -> tuple[str, ToolCallExtractor]:
 
 
 def test_qwen_tool_call_is_extracted_whatever_the_chunking() -> None:
-    output = 'Let me check.\n<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>'
+    output = (
+        "Let me check.\n<tool_call>\n"
+        '{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>'
+    )
     for size in (1, 3, 7, len(output)):
         shown, extractor = feed_in_pieces(output, size)
         assert shown == "Let me check.\n"
@@ -47,7 +50,9 @@ def test_unknown_function_name_is_text() -> None:
 
 
 def test_unclosed_call_at_end_of_output_is_still_a_call() -> None:
-    shown, extractor = feed_in_pieces('<tool_call>\n{"name": "get_weather", "arguments": {"city": "Oslo"}}', 6)
+    shown, extractor = feed_in_pieces(
+        '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Oslo"}}', 6
+    )
     assert shown == ""
     assert json.loads(extractor.calls[0].arguments) == {"city": "Oslo"}
 

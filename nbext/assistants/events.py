@@ -75,7 +75,8 @@ class RunChannel:
         position = 0
         while True:
             with self._changed:
-                self._changed.wait_for(lambda: position < len(self._events) or self._closed)
+                while position >= len(self._events) and not self._closed:
+                    self._changed.wait()
                 pending = self._events[position:]
                 done = self._closed
             yield from pending

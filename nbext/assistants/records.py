@@ -15,8 +15,7 @@ from openai.types import CompletionUsage
 from openai.types.beta.threads.run import TruncationStrategy
 from pydantic import BaseModel
 
-from nbext.store import Kind
-from nbext.store import tables
+from nbext.store import Kind, tables
 
 
 class RunContext(BaseModel):
@@ -63,6 +62,7 @@ class RunPrompt(BaseModel):
     finish_reason: str | None = None
     usage: CompletionUsage | None = None
     step_ids: list[str] = []  # the run steps this call produced, in order
+    tool_outputs: dict[str, str] = {}  # tool call id -> what the model is told the call returned
 
 
 CONTEXTS = Kind(tables.run_contexts, StoredContext, "run context")

@@ -139,7 +139,10 @@ CONTENT_PART = tagged(
     {
         "text": obj({"type": string(), "text": string()}, required=("text",)),
         "image_url": obj(
-            {"type": string(), "image_url": obj({"url": string(), "detail": DETAIL}, required=("url",))},
+            {
+                "type": string(),
+                "image_url": obj({"url": string(), "detail": DETAIL}, required=("url",)),
+            },
             required=("image_url",),
         ),
         "image_file": obj(

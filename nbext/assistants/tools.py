@@ -42,7 +42,9 @@ ToolExecutor = Callable[[str, dict[str, Any], ToolContext], ToolResult]
 """``(call_id, arguments, context) -> ToolResult``; raise to fail the run with the message."""
 
 
-def _function(name: str, description: str, argument: str, about: str) -> ChatCompletionFunctionToolParam:
+def _function(
+    name: str, description: str, argument: str, about: str
+) -> ChatCompletionFunctionToolParam:
     return {
         "type": "function",
         "function": {

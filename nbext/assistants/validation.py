@@ -70,7 +70,9 @@ def string(*, max_length: int | None = None, enum: Sequence[str] | None = None) 
     return check
 
 
-def _bounds(value: float, param: str, minimum: float | None, maximum: float | None, noun: str) -> None:
+def _bounds(
+    value: float, param: str, minimum: float | None, maximum: float | None, noun: str
+) -> None:
     if minimum is not None and value < minimum:
         raise invalid(
             f"Invalid '{param}': {noun} below minimum value. "

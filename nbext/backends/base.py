@@ -58,8 +58,6 @@ class ChatBackend(Protocol):
         """
         ...
 
-    def count_tokens(
-        self, messages: Sequence[Any], tools: Sequence[Any] | None = None
-    ) -> int:
+    def count_tokens(self, messages: Sequence[Any], tools: Sequence[Any] | None = None) -> int:
         """Prompt tokens that ``messages`` (and ``tools``) cost this model."""
         ...

@@ -25,12 +25,12 @@ from llama_cpp.llama_grammar import JSON_GBNF, LlamaGrammar
 from openai.types import CompletionUsage, Model
 from openai.types.chat import ChatCompletion, ChatCompletionChunk, ChatCompletionMessage
 from openai.types.chat.chat_completion import Choice
+from openai.types.chat.chat_completion_chunk import Choice as ChunkChoice
 from openai.types.chat.chat_completion_chunk import (
     ChoiceDelta,
     ChoiceDeltaToolCall,
     ChoiceDeltaToolCallFunction,
 )
-from openai.types.chat.chat_completion_chunk import Choice as ChunkChoice
 from openai.types.chat.chat_completion_message_function_tool_call import (
     ChatCompletionMessageFunctionToolCall,
     Function,
@@ -168,9 +168,7 @@ class EmbeddedBackend:
         completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
         created = int(time.time())
 
-        def chunk(
-            delta: ChoiceDelta, finish_reason: str | None = None
-        ) -> ChatCompletionChunk:
+        def chunk(delta: ChoiceDelta, finish_reason: str | None = None) -> ChatCompletionChunk:
             return ChatCompletionChunk(
                 id=completion_id,
                 object="chat.completion.chunk",

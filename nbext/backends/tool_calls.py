@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -168,8 +169,6 @@ def _with_object_arguments(call: dict[str, Any]) -> dict[str, Any]:
     function = dict(call.get("function", {}))
     arguments = function.get("arguments")
     if isinstance(arguments, str):
-        try:
+        with suppress(json.JSONDecodeError):
             function["arguments"] = json.loads(arguments)
-        except json.JSONDecodeError:
-            pass
     return {**call, "function": function}

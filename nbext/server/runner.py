@@ -32,7 +32,9 @@ class BackgroundServer:
             uvicorn.Config(app, log_level="warning", lifespan="on", timeout_keep_alive=30)
         )
         self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True,
+            target=self._server.run,
+            kwargs={"sockets": [self._socket]},
+            daemon=True,
             name="nbext-server",
         )
 

@@ -42,9 +42,7 @@ def _engine(url: str) -> Engine:
     database = url.split("///", 1)[1] if "///" in url else ""
     if database in ("", ":memory:"):
         # One shared connection, or every thread would see its own empty database.
-        return create_engine(
-            url, poolclass=StaticPool, connect_args={"check_same_thread": False}
-        )
+        return create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
     Path(database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
@@ -117,7 +115,9 @@ class Store:
             where["owner"] = owner
         with self.engine.connect() as conn:
             row = conn.execute(
-                select(kind.table.c.data).where(kind.table.c.id == object_id, *_filters(kind.table, where))
+                select(kind.table.c.data).where(
+                    kind.table.c.id == object_id, *_filters(kind.table, where)
+                )
             ).first()
         return None if row is None else kind.model.model_validate(row.data)
 
@@ -196,11 +196,17 @@ class Store:
 
 
 def _filters(table: Table, where: Mapping[str, Any]) -> list[ColumnElement[bool]]:
-    """``status=("a", "b")`` means IN; anything else means equals."""
-    return [
-        table.c[name].in_(value) if isinstance(value, (tuple, list, set, frozenset)) else table.c[name] == value
-        for name, value in where.items()
-    ]
+    """``status=("a", "b")`` means IN, ``seq=range(3, 9)`` a range; anything else equals."""
+    conditions: list[ColumnElement[bool]] = []
+    for name, value in where.items():
+        column = table.c[name]
+        if isinstance(value, range):
+            conditions.append(column.between(value.start, value.stop - 1))
+        elif isinstance(value, (tuple, list, set, frozenset)):
+            conditions.append(column.in_(value))
+        else:
+            conditions.append(column == value)
+    return conditions
 
 
 def _cursor(
@@ -211,5 +217,7 @@ def _cursor(
         select(table.c.seq).where(table.c.id == object_id, *scope)
     ).scalar_one_or_none()
     if seq is None:
-        raise invalid(f"Invalid '{param}': no object with id '{object_id}' in this list.", param=param)
+        raise invalid(
+            f"Invalid '{param}': no object with id '{object_id}' in this list.", param=param
+        )
     return int(seq)

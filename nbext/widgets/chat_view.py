@@ -10,10 +10,18 @@ import html
 import time
 from dataclasses import dataclass
 
-from IPython.display import Markdown, display
+from IPython.display import display
 
 _REDRAW_EVERY_S = 0.05
 """Redrawing markdown per token costs more than generating it; 20 fps is smooth."""
+
+
+def markdown_bundle(text: str, *, as_json: bool = False) -> dict[str, str]:
+    """Markdown for the notebook, the raw text for consoles and saved outputs."""
+    return {
+        "text/markdown": f"```json\n{text}\n```" if as_json else text,
+        "text/plain": text,
+    }
 
 
 class StreamingMarkdown:
@@ -23,7 +31,7 @@ class StreamingMarkdown:
         self._parts: list[str] = []
         self._as_json = as_json
         self._drawn_at = 0.0
-        self._handle = display(Markdown(""), display_id=True)
+        self._handle = display(markdown_bundle(""), raw=True, display_id=True)
 
     @property
     def text(self) -> str:
@@ -40,9 +48,8 @@ class StreamingMarkdown:
         self._draw()
 
     def _draw(self) -> None:
-        body = f"```json\n{self.text}\n```" if self._as_json else self.text
         if self._handle is not None:
-            self._handle.update(Markdown(body))
+            self._handle.update(markdown_bundle(self.text, as_json=self._as_json), raw=True)
 
 
 @dataclass(frozen=True)
