@@ -3,6 +3,8 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# Jupyter refuses to start as root unless told to (containers, CI machines).
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 
 .PHONY: lab test serve bench lint clean
 
@@ -17,7 +19,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 lab: $(VENV)/.installed
 	$(BIN)/nbext model
-	$(BIN)/jupyter lab notebooks/00_setup_and_tour.ipynb
+	$(BIN)/jupyter lab $(ROOT_FLAG) notebooks/00_setup_and_tour.ipynb
 
 test: $(VENV)/.installed
 	$(BIN)/nbext model

@@ -121,7 +121,7 @@ class NbextMagics(Magics):
             request["response_format"] = {"type": "json_object"}
 
         try:
-            completion, figures = self._send(request, stream=not args.no_stream, as_json=args.json)
+            completion, timing = self._send(request, stream=not args.no_stream, as_json=args.json)
         except (openai.OpenAIError, APIError) as error:
             base_url = str(self._client.base_url) if self._client else None
             show_error(describe_failure(error, base_url))
@@ -134,8 +134,9 @@ class NbextMagics(Magics):
             model=completion.model,
             prompt_tokens=completion.usage.prompt_tokens if completion.usage else 0,
             completion_tokens=completion.usage.completion_tokens if completion.usage else 0,
-            first_token_s=figures[0],
-            total_s=figures[1],
+            first_token_s=timing[0],
+            last_token_s=timing[1],
+            total_s=timing[2],
             messages_sent=len(messages),
             history_name=args.history,
             finish_reason=completion.choices[0].finish_reason,
@@ -160,24 +161,26 @@ class NbextMagics(Magics):
 
     def _send(
         self, request: dict[str, Any], *, stream: bool, as_json: bool
-    ) -> tuple[Any, tuple[float | None, float]]:
-        """Run the request; return the completion and (first token, total) seconds."""
+    ) -> tuple[Any, tuple[float | None, float | None, float]]:
+        """Run the request; return the completion and (first token, last token, total) s."""
         started = time.perf_counter()
         if not stream:
             completion = self.client.chat.completions.create(**request)
             total = time.perf_counter() - started
             text = completion.choices[0].message.content or ""
             display(markdown_bundle(text, as_json=as_json), raw=True)
-            return completion, (None, total)
+            return completion, (None, None, total)
         view = StreamingMarkdown(as_json=as_json)
         first_token: float | None = None
+        last_token: float | None = None
         with self.client.chat.completions.stream(
             **request, stream_options={"include_usage": True}
         ) as events:
             for event in events:
                 if event.type == "content.delta" and event.delta:
+                    last_token = time.perf_counter() - started
                     if first_token is None:
-                        first_token = time.perf_counter() - started
+                        first_token = last_token
                     view.append(event.delta)
             try:
                 completion = events.get_final_completion()
@@ -186,7 +189,7 @@ class NbextMagics(Magics):
                 # for plain chat it is an ordinary answer that hit max_tokens.
                 completion = cut_short.completion
         view.finish()
-        return completion, (first_token, time.perf_counter() - started)
+        return completion, (first_token, last_token, time.perf_counter() - started)
 
     # -- %nbext -----------------------------------------------------------
 

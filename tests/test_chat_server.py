@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import openai
 import pytest
+from openapi_contract import assert_response, assert_valid, response_schema
 
 from nbext.backends.embedded import EmbeddedBackend
 from nbext.backends.model_file import MODEL_ID
@@ -196,3 +197,25 @@ def test_a_server_over_a_dead_backend_answers_503(server: BackgroundServer) -> N
         assert raised.value.body["code"] == "backend_unreachable"
     finally:
         proxy.stop()
+
+
+def test_responses_match_the_published_openapi_contract(server: BackgroundServer) -> None:
+    body = {"model": MODEL_ID, "messages": USER, "temperature": 0, "max_tokens": 5}
+    completion = httpx.post(f"{server.base_url}/chat/completions", json=body, timeout=60)
+    assert_response("post", "/chat/completions", completion.json())
+
+    stream_schema = response_schema("post", "/chat/completions", "text/event-stream")
+    with httpx.stream(
+        "POST",
+        f"{server.base_url}/chat/completions",
+        json={**body, "stream": True, "stream_options": {"include_usage": True}},
+        timeout=60,
+    ) as events:
+        payloads = [
+            line.removeprefix("data: ") for line in events.iter_lines() if line.startswith("data: ")
+        ]
+    assert payloads[-1] == "[DONE]"
+    for payload in payloads[:-1]:
+        assert_valid(stream_schema, json.loads(payload))
+
+    assert_response("get", "/models", httpx.get(f"{server.base_url}/models").json())

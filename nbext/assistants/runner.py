@@ -139,7 +139,7 @@ class Runner:
             )
             rt.store.insert(PROMPTS, owner, record, thread_id=run.thread_id, run_id=run_id)
             call = self._call_model(run, owner, request, record)
-            records.append(record)
+            records.append(call.record)
             if call.finish_reason == "length" and "max_completion_tokens" in request:
                 finish(rt, run_id, "incomplete", incomplete_reason="max_completion_tokens")
                 return
@@ -148,8 +148,9 @@ class Runner:
                 return
             if self._run_tools(run, owner, thread, assistant, call):
                 return  # paused for the client's function outputs
-            self._finish_step(call.tool_step, record, "completed")
-            messages = prompt.continuation(record)
+            self._finish_step(call.tool_step, call.record, "completed")
+            records[-1] = call.record  # now with the tools' outputs
+            messages = prompt.continuation(call.record)
 
     def _check(self, run: Run) -> None:
         """Stop between steps if the run was cancelled or has outlived ``expires_at``."""
@@ -456,7 +457,9 @@ class Runner:
             self._check(run)
             outputs[entry["id"]] = result.output
             tool_calls.append(result.call)
-            streamed = {"index": index, **result.call.model_dump(mode="json", exclude_none=True)}
+            streamed = _indexed(
+                {"index": index, **result.call.model_dump(mode="json", exclude_none=True)}
+            )
             self.rt.hub.publish(
                 run.id, "thread.run.step.delta", _step_delta(call.tool_step.id, streamed)
             )
@@ -495,6 +498,18 @@ def _arguments(text: str) -> dict[str, Any]:
     except json.JSONDecodeError:
         return {"raw": text}
     return parsed if isinstance(parsed, dict) else {"raw": text}
+
+
+def _indexed(value: Any) -> Any:
+    """A whole tool call as a delta: deltas number the entries of their lists."""
+    if isinstance(value, dict):
+        return {key: _indexed(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [
+            {"index": i, **_indexed(item)} if isinstance(item, dict) else item
+            for i, item in enumerate(value)
+        ]
+    return value
 
 
 def _step_delta(step_id: str, tool_call: dict[str, Any]) -> RunStepDeltaEvent:

@@ -148,17 +148,23 @@ class EmbeddedBackend:
                         )
                     )
                 finish_reason = choice.finish_reason or finish_reason
+        # Fields OpenAI always sends (even as null) are set explicitly, so the
+        # server's exclude_unset dump keeps them; absent tool calls stay absent.
         message = ChatCompletionMessage(
             role="assistant",
             content="".join(content) if not tool_calls else ("".join(content) or None),
-            tool_calls=tool_calls or None,
+            refusal=None,
         )
+        if tool_calls:
+            message.tool_calls = tool_calls
         return ChatCompletion(
             id=completion_id,
             object="chat.completion",
             created=created,
             model=MODEL_ID,
-            choices=[Choice(index=0, message=message, finish_reason=finish_reason)],
+            choices=[
+                Choice(index=0, message=message, finish_reason=finish_reason, logprobs=None)
+            ],
             usage=usage,
         )
 
@@ -174,7 +180,9 @@ class EmbeddedBackend:
                 object="chat.completion.chunk",
                 created=created,
                 model=MODEL_ID,
-                choices=[ChunkChoice(index=0, delta=delta, finish_reason=finish_reason)],
+                choices=[
+                    ChunkChoice(index=0, delta=delta, finish_reason=finish_reason, logprobs=None)
+                ],
             )
 
         with model.lock:

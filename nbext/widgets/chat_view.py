@@ -60,6 +60,8 @@ class ChatFigures:
     prompt_tokens: int
     completion_tokens: int
     first_token_s: float | None
+    """``None`` when the answer was not streamed."""
+    last_token_s: float | None
     total_s: float
     messages_sent: int
     history_name: str | None
@@ -67,8 +69,11 @@ class ChatFigures:
 
     @property
     def tokens_per_s(self) -> float:
-        generating = self.total_s - (self.first_token_s or 0.0)
-        return self.completion_tokens / generating if generating > 0 else 0.0
+        """Generation speed: gaps between streamed tokens, else the whole call."""
+        first, last = self.first_token_s, self.last_token_s
+        if first is not None and last is not None and last > first and self.completion_tokens > 1:
+            return (self.completion_tokens - 1) / (last - first)
+        return self.completion_tokens / self.total_s if self.total_s > 0 else 0.0
 
     def summary(self) -> str:
         parts = [
