@@ -28,7 +28,9 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     backend = backend_from_settings(settings)
     print(f"nbext serve: {backend.description}", file=sys.stderr)
-    serve_forever(create_app(backend, api_keys=keys), args.host, args.port)
+    settings.home.mkdir(parents=True, exist_ok=True)
+    app = create_app(backend, db_url=settings.db_url, api_keys=keys)
+    serve_forever(app, args.host, args.port)
     return 0
 
 

@@ -30,7 +30,9 @@ def local_server(settings: Settings | None = None) -> BackgroundServer:
     with _lock:
         if _local_server is None:
             settings = settings or Settings.from_env()
-            _local_server = BackgroundServer(create_app(backend_from_settings(settings))).start()
+            settings.home.mkdir(parents=True, exist_ok=True)
+            app = create_app(backend_from_settings(settings), db_url=settings.db_url)
+            _local_server = BackgroundServer(app).start()
         return _local_server
 
 

@@ -23,6 +23,7 @@ from nbext import client as kit_client
 from nbext.backends import backend_from_settings
 from nbext.config import Settings
 from nbext.errors import APIError
+from nbext.server.app import set_backend
 from nbext.widgets.chat_view import ChatFigures, StreamingMarkdown, markdown_bundle
 from nbext.widgets.notice import show_error
 
@@ -253,7 +254,7 @@ class NbextMagics(Magics):
             )
         backend = backend_from_settings(chosen)
         backend.list_models()  # fail here, with the reason, rather than on the next %%chat
-        kit_client.local_server(settings).app.state.backend = backend
+        set_backend(kit_client.local_server(settings).app, backend)
 
 
 def _markdown_table(rows: dict[str, str]) -> str:

@@ -108,7 +108,10 @@ def finish(
     now = rt.now()
     with rt.lock:
         run = rt.store.find(RUNS, None, run_id)
-        if run is None or run.status not in only_from:
+        if run is None:  # its thread was deleted
+            rt.cancel_requests.discard(run_id)
+            return None
+        if run.status not in only_from:
             return None
         _close_leftovers(rt, run_id, status, now, last_error)
         changes: dict[str, Any] = {

@@ -22,7 +22,7 @@ from openai.types.beta.threads.runs import RunStep, RunStepDeltaEvent, ToolCall
 from openai.types.chat import ChatCompletionMessageParam
 from pydantic import TypeAdapter
 
-from nbext.assistants import context_window, lifecycle, prompt
+from nbext.assistants import context_window, lifecycle, prompt, steps
 from nbext.assistants.events import RunChannel
 from nbext.assistants.ids import new_id
 from nbext.assistants.lifecycle import Runtime, finish, transition
@@ -104,7 +104,7 @@ class Runner:
         assistant = rt.store.find(ASSISTANTS, owner, run.assistant_id)
         records = rt.store.all(PROMPTS, run_id=run_id)
         if records:
-            self._complete_tool_step(run, records[-1])
+            self._complete_tool_step(records[-1])
             messages = prompt.continuation(records[-1])
         else:
             try:
@@ -148,7 +148,8 @@ class Runner:
                 return
             if self._run_tools(run, owner, thread, assistant, call):
                 return  # paused for the client's function outputs
-            self._finish_step(call.tool_step, call.record, "completed")
+            assert call.tool_step is not None
+            steps.complete_step(self.rt, call.tool_step.id, call.record)
             records[-1] = call.record  # now with the tools' outputs
             messages = prompt.continuation(call.record)
 
@@ -189,7 +190,8 @@ class Runner:
         function_names = {t.function.name for t in run.tools if t.type == "function"}
         for chunk in rt.backend.stream(request):
             if run.id in rt.cancel_requests:
-                self._keep_partial_text(call)
+                if call.message is not None:  # a cancelled answer keeps the words it had
+                    rt.store.update(MESSAGES, steps.with_text(call.message, "".join(call.text)))
                 self._check(run)
             if chunk.usage is not None:
                 call.usage = chunk.usage
@@ -208,9 +210,12 @@ class Runner:
                 completion_tokens=completion,
                 total_tokens=prompt_tokens + completion,
             )
-        if call.message is None and not call.calls:
-            self._start_message(run, owner, call)  # an empty answer is still an answer
-        self._end_message(call)
+        if call.message is None and not call.calls:  # an empty answer is still an answer
+            call.message, call.message_step = steps.new_message(rt, run, owner)
+        if call.message is not None and call.message_step is not None:
+            cut = call.finish_reason == "length"
+            call.message = steps.end_message(rt, call.message, "".join(call.text), cut=cut)
+            steps.complete_step(rt, call.message_step.id, call.record, usage=call.usage)
         response: dict[str, Any] = {"role": "assistant", "content": "".join(call.text) or None}
         if call.calls:
             response["tool_calls"] = [
@@ -236,9 +241,8 @@ class Runner:
 
     def _on_text(self, run: Run, owner: str, call: _Call, text: str) -> None:
         first = call.message is None
-        if first:
-            self._start_message(run, owner, call)
-        assert call.message is not None
+        if call.message is None:
+            call.message, call.message_step = steps.new_message(self.rt, run, owner)
         call.text.append(text)
         delta: dict[str, Any] = {"value": text}
         if first:
@@ -252,74 +256,13 @@ class Runner:
         )
         self.rt.hub.publish(run.id, "thread.message.delta", event)
 
-    def _keep_partial_text(self, call: _Call) -> None:
-        """A cancelled answer keeps the words it had (the message ends ``incomplete``)."""
-        if call.message is not None:
-            text = {"type": "text", "text": {"value": "".join(call.text), "annotations": []}}
-            partial = Message.model_validate(
-                {**call.message.model_dump(mode="json"), "content": [text]}
-            )
-            self.rt.store.update(MESSAGES, partial)
-
-    def _start_message(self, run: Run, owner: str, call: _Call) -> None:
-        now = self.rt.now()
-        message = Message.model_validate(
-            {
-                "id": new_id("msg"),
-                "object": "thread.message",
-                "created_at": now,
-                "thread_id": run.thread_id,
-                "role": "assistant",
-                "content": [],
-                "status": "in_progress",
-                "assistant_id": run.assistant_id,
-                "run_id": run.id,
-                "attachments": [],
-                "metadata": {},
-                "completed_at": None,
-                "incomplete_at": None,
-                "incomplete_details": None,
-            }
-        )
-        step = self._new_step(
-            run, owner, {"type": "message_creation", "message_creation": {"message_id": message.id}}
-        )
-        with self.rt.lock:
-            self.rt.store.insert(MESSAGES, owner, message, thread_id=run.thread_id, run_id=run.id)
-            self.rt.hub.publish(run.id, "thread.message.created", message)
-            self.rt.hub.publish(run.id, "thread.message.in_progress", message)
-        call.message, call.message_step = message, step
-
-    def _end_message(self, call: _Call) -> None:
-        if call.message is None:
-            return
-        now = self.rt.now()
-        cut = call.finish_reason == "length"
-        message = Message.model_validate(
-            {
-                **call.message.model_dump(mode="json"),
-                "content": [
-                    {"type": "text", "text": {"value": "".join(call.text), "annotations": []}}
-                ],
-                "status": "incomplete" if cut else "completed",
-                "completed_at": None if cut else now,
-                "incomplete_at": now if cut else None,
-                "incomplete_details": {"reason": "max_tokens"} if cut else None,
-            }
-        )
-        tokens = self.rt.tokens.message(message)
-        with self.rt.lock:
-            self.rt.store.update(MESSAGES, message, token_count=tokens)
-            event = "thread.message.incomplete" if cut else "thread.message.completed"
-            self.rt.hub.publish(message.run_id or "", event, message)
-        call.message = message
-        self._finish_step(call.message_step, call.record, "completed", usage=call.usage)
-
     def _on_tool_call_delta(
         self, run: Run, owner: str, call: _Call, delta: Any, function_names: set[str]
     ) -> None:
         if call.tool_step is None:
-            call.tool_step = self._new_step(run, owner, {"type": "tool_calls", "tool_calls": []})
+            call.tool_step = steps.new_step(
+                self.rt, run, owner, {"type": "tool_calls", "tool_calls": []}
+            )
         entry = call.calls.setdefault(delta.index, {"id": "", "name": "", "arguments": ""})
         function = delta.function
         entry["id"] = delta.id or entry["id"] or new_id("call")
@@ -336,71 +279,12 @@ class Runner:
             run.id, "thread.run.step.delta", _step_delta(call.tool_step.id, streamed)
         )
 
-    # -- steps ---------------------------------------------------------------
-
-    def _new_step(self, run: Run, owner: str, details: dict[str, Any]) -> RunStep:
-        step = RunStep.model_validate(
-            {
-                "id": new_id("step"),
-                "object": "thread.run.step",
-                "created_at": self.rt.now(),
-                "run_id": run.id,
-                "assistant_id": run.assistant_id,
-                "thread_id": run.thread_id,
-                "type": details["type"],
-                "status": "in_progress",
-                "step_details": details,
-                "cancelled_at": None,
-                "completed_at": None,
-                "expired_at": None,
-                "failed_at": None,
-                "last_error": None,
-                "metadata": {},
-                "usage": None,
-            }
-        )
-        with self.rt.lock:
-            self.rt.store.insert(RUN_STEPS, owner, step, thread_id=run.thread_id, run_id=run.id)
-            self.rt.hub.publish(run.id, "thread.run.step.created", step)
-            self.rt.hub.publish(run.id, "thread.run.step.in_progress", step)
-        return step
-
-    def _finish_step(
-        self,
-        step: RunStep | None,
-        record: RunPrompt,
-        status: str,
-        usage: CompletionUsage | None = None,
-    ) -> None:
-        """Close a step; the model call's usage is credited to the first step it produced."""
-        if step is None:
-            return
-        step = self.rt.store.get(RUN_STEPS, None, step.id)
-        usage = usage or record.usage
-        first = not record.step_ids or record.step_ids[0] == step.id
-        counted = usage if first and usage else None
-        done = RunStep.model_validate(
-            {
-                **step.model_dump(mode="json"),
-                "status": status,
-                f"{status}_at": self.rt.now(),
-                "usage": {
-                    "prompt_tokens": counted.prompt_tokens if counted else 0,
-                    "completion_tokens": counted.completion_tokens if counted else 0,
-                    "total_tokens": counted.total_tokens if counted else 0,
-                },
-            }
-        )
-        with self.rt.lock:
-            self.rt.store.update(RUN_STEPS, done)
-            self.rt.hub.publish(step.run_id, f"thread.run.step.{status}", done)
-
-    def _complete_tool_step(self, run: Run, record: RunPrompt) -> None:
+    def _complete_tool_step(self, record: RunPrompt) -> None:
         """After tool outputs were submitted: the paused ``tool_calls`` step is done."""
         for step_id in record.step_ids:
             step = self.rt.store.get(RUN_STEPS, None, step_id)
             if step.type == "tool_calls" and step.status == "in_progress":
-                self._finish_step(step, record, "completed")
+                steps.complete_step(self.rt, step_id, record)
 
     # -- tools ---------------------------------------------------------------
 

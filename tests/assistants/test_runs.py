@@ -7,7 +7,7 @@ import threading
 from openai.types.beta import Assistant
 from openai.types.beta.threads.runs import CodeInterpreterToolCall
 
-from nbext.assistants import AssistantsService, ToolContext, ToolResult
+from nbext.assistants import AssistantsService, ToolContext, ToolRegistry, ToolResult
 
 from .helpers import OWNER, WEATHER, FakeClock, error_of, wait_run
 from .scripted_backend import Reply, ScriptedBackend
@@ -31,7 +31,11 @@ def test_run_completes_with_an_assistant_message(service, backend, assistant):
     assert [m.role for m in messages] == ["user", "assistant"]
     answer = messages[1]
     assert answer.content[0].text.value == "Hello there"
-    assert (answer.run_id, answer.assistant_id, answer.status) == (run.id, assistant.id, "completed")
+    assert (answer.run_id, answer.assistant_id, answer.status) == (
+        run.id,
+        assistant.id,
+        "completed",
+    )
     only_run = service.list_messages(OWNER, thread_id, {"run_id": run.id}).data
     assert [m.id for m in only_run] == [answer.id]
     request = backend.requests[0]
@@ -43,7 +47,9 @@ def test_run_completes_with_an_assistant_message(service, backend, assistant):
 
 
 def test_function_call_round_trip(service, backend, assistant):
-    backend.script(Reply(tool_calls=[("get_weather", {"city": "Paris"})]), Reply(text="It is sunny."))
+    backend.script(
+        Reply(tool_calls=[("get_weather", {"city": "Paris"})]), Reply(text="It is sunny.")
+    )
     thread_id = _thread(service, "Weather in Paris?")
     run = wait_run(service, service.create_run(OWNER, thread_id, {"assistant_id": assistant.id}))
     assert run.status == "requires_action"
@@ -54,7 +60,10 @@ def test_function_call_round_trip(service, backend, assistant):
     assert run.usage is None  # not final yet
 
     bad = error_of(
-        service.submit_tool_outputs, OWNER, thread_id, run.id,
+        service.submit_tool_outputs,
+        OWNER,
+        thread_id,
+        run.id,
         {"tool_outputs": [{"tool_call_id": "call_nope", "output": "x"}]},
     )
     assert bad.param == "tool_outputs[0].tool_call_id"
@@ -74,7 +83,10 @@ def test_function_call_round_trip(service, backend, assistant):
     call = steps[0].step_details.tool_calls[0]
     assert (call.id, call.function.output) == (calls[0].id, "22C")
     message_id = steps[1].step_details.message_creation.message_id
-    assert service.retrieve_message(OWNER, thread_id, message_id).content[0].text.value == "It is sunny."
+    assert (
+        service.retrieve_message(OWNER, thread_id, message_id).content[0].text.value
+        == "It is sunny."
+    )
     assert service.retrieve_run_step(OWNER, thread_id, run.id, steps[0].id) == steps[0]
 
     # Usage: each model call is credited to its step, and the run totals them.
@@ -134,7 +146,10 @@ def test_requires_action_expires_after_ten_minutes(service, backend, assistant, 
     step = service.list_run_steps(OWNER, thread_id, run.id).data[0]
     assert step.status == "expired" and step.expired_at
     late = error_of(
-        service.submit_tool_outputs, OWNER, thread_id, run.id,
+        service.submit_tool_outputs,
+        OWNER,
+        thread_id,
+        run.id,
         {"tool_outputs": [{"tool_call_id": "x", "output": "y"}]},
     )
     assert late.message == 'Runs in status "expired" do not accept tool outputs.'
@@ -243,12 +258,20 @@ def test_run_overrides_and_additional_messages(service, backend, assistant):
         "metadata": {"lesson": "3"},
     }
     run = wait_run(service, service.create_run(OWNER, thread_id, body))
-    assert (run.model, run.instructions, run.tools) == ("other-model", "Speak French.\n\nBe short.", [])
+    assert (run.model, run.instructions, run.tools) == (
+        "other-model",
+        "Speak French.\n\nBe short.",
+        [],
+    )
     request = backend.requests[0]
     assert request["model"] == "other-model" and "tools" not in request
     assert (request["temperature"], request["top_p"]) == (0.2, 0.5)
     assert request["response_format"] == {"type": "json_object"}
-    assert [m["content"] for m in request["messages"]] == ["Speak French.\n\nBe short.", "first", "second"]
+    assert [m["content"] for m in request["messages"]] == [
+        "Speak French.\n\nBe short.",
+        "first",
+        "second",
+    ]
     updated = service.modify_run(OWNER, thread_id, run.id, {"metadata": {"lesson": "4"}})
     assert updated.metadata == {"lesson": "4"} and updated.status == "completed"
 
@@ -256,16 +279,27 @@ def test_run_overrides_and_additional_messages(service, backend, assistant):
 def test_tool_choice_is_passed_as_chat_tool_choice(service, backend, assistant):
     backend.script(Reply(tool_calls=[("get_weather", {"city": "Bern"})]))
     thread_id = _thread(service, "Hi")
-    body = {"assistant_id": assistant.id, "tool_choice": {"type": "function", "function": {"name": "get_weather"}},
-            "parallel_tool_calls": False}
+    body = {
+        "assistant_id": assistant.id,
+        "tool_choice": {"type": "function", "function": {"name": "get_weather"}},
+        "parallel_tool_calls": False,
+    }
     run = wait_run(service, service.create_run(OWNER, thread_id, body))
     assert run.status == "requires_action"
-    assert backend.requests[0]["tool_choice"] == {"type": "function", "function": {"name": "get_weather"}}
+    assert backend.requests[0]["tool_choice"] == {
+        "type": "function",
+        "function": {"name": "get_weather"},
+    }
     assert backend.requests[0]["parallel_tool_calls"] is False
     service.cancel_run(OWNER, thread_id, run.id)
     wrong = error_of(
-        service.create_run, OWNER, thread_id,
-        {"assistant_id": assistant.id, "tool_choice": {"type": "function", "function": {"name": "nope"}}},
+        service.create_run,
+        OWNER,
+        thread_id,
+        {
+            "assistant_id": assistant.id,
+            "tool_choice": {"type": "function", "function": {"name": "nope"}},
+        },
     )
     assert wrong.param == "tool_choice.function.name"
 
@@ -274,8 +308,10 @@ def test_create_thread_and_run(service, backend, assistant):
     backend.script(Reply(text="Done"))
     run = service.create_thread_and_run(
         OWNER,
-        {"assistant_id": assistant.id, "thread": {"messages": [{"role": "user", "content": "Go"}],
-                                                  "metadata": {"k": "v"}}},
+        {
+            "assistant_id": assistant.id,
+            "thread": {"messages": [{"role": "user", "content": "Go"}], "metadata": {"k": "v"}},
+        },
     )
     assert service.retrieve_thread(OWNER, run.thread_id).metadata == {"k": "v"}
     assert wait_run(service, run).status == "completed"
@@ -285,7 +321,9 @@ def test_create_thread_and_run(service, backend, assistant):
 
 
 def test_server_side_tool_without_executor_fails_clearly(service, backend):
-    helper = service.create_assistant(OWNER, {"model": "scripted", "tools": [{"type": "code_interpreter"}]})
+    helper = service.create_assistant(
+        OWNER, {"model": "scripted", "tools": [{"type": "code_interpreter"}]}
+    )
     backend.script(Reply(tool_calls=[("code_interpreter", {"code": "print(2 + 2)"})]))
     thread_id = _thread(service, "What is 2 + 2?")
     run = wait_run(service, service.create_run(OWNER, thread_id, {"assistant_id": helper.id}))
@@ -302,16 +340,23 @@ def test_server_side_tool_runs_inside_the_run(db_url, clock):
     def run_code(call_id: str, arguments: dict, context: ToolContext) -> ToolResult:
         seen.append((call_id, arguments, context))
         call = CodeInterpreterToolCall.model_validate(
-            {"id": call_id, "type": "code_interpreter",
-             "code_interpreter": {"input": arguments["code"], "outputs": [{"type": "logs", "logs": "4\n"}]}}
+            {
+                "id": call_id,
+                "type": "code_interpreter",
+                "code_interpreter": {
+                    "input": arguments["code"],
+                    "outputs": [{"type": "logs", "logs": "4\n"}],
+                },
+            }
         )
         return ToolResult(output="4\n", call=call)
 
     backend = ScriptedBackend(
         Reply(tool_calls=[("code_interpreter", {"code": "print(2 + 2)"})]), Reply(text="It is 4.")
     )
-    service = AssistantsService(Store(db_url), backend, clock=clock)
-    service.rt.tools.register("code_interpreter", run_code)
+    tools = ToolRegistry()
+    tools.register("code_interpreter", run_code)
+    service = AssistantsService(Store(db_url), backend, tools=tools, clock=clock)
     try:
         helper: Assistant = service.create_assistant(
             OWNER, {"model": "scripted", "tools": [{"type": "code_interpreter"}, WEATHER]}

@@ -26,10 +26,13 @@ def small(db_url: str, clock: FakeClock):
 
 def _long_thread(service: AssistantsService, count: int) -> tuple[str, list[str]]:
     messages = [
-        {"role": "user" if i % 2 == 0 else "assistant", "content": f"m{i} {TEXT}"} for i in range(count)
+        {"role": "user" if i % 2 == 0 else "assistant", "content": f"m{i} {TEXT}"}
+        for i in range(count)
     ]
     thread = service.create_thread(OWNER, {"messages": messages})
-    ids = [m.id for m in service.list_messages(OWNER, thread.id, {"order": "asc", "limit": 100}).data]
+    ids = [
+        m.id for m in service.list_messages(OWNER, thread.id, {"order": "asc", "limit": 100}).data
+    ]
     return thread.id, ids
 
 
@@ -58,7 +61,10 @@ def test_last_messages_sends_only_the_most_recent(small):
     backend.script(Reply(text="ok"))
     assistant = service.create_assistant(OWNER, {"model": "scripted"})
     thread_id, ids = _long_thread(service, 6)
-    body = {"assistant_id": assistant.id, "truncation_strategy": {"type": "last_messages", "last_messages": 2}}
+    body = {
+        "assistant_id": assistant.id,
+        "truncation_strategy": {"type": "last_messages", "last_messages": 2},
+    }
     run = wait_run(service, service.create_run(OWNER, thread_id, body))
     assert run.truncation_strategy.last_messages == 2
     context = service.get_run_context(OWNER, thread_id, run.id)
@@ -93,7 +99,9 @@ def test_token_counts_are_cached_so_long_threads_start_cheaply(small):
         thread = service.create_thread(OWNER, {"messages": messages})
         backend.script(Reply(text="ok"))
         counted, started = backend.counted_messages, time.perf_counter()
-        run = wait_run(service, service.create_run(OWNER, thread.id, {"assistant_id": assistant.id}))
+        run = wait_run(
+            service, service.create_run(OWNER, thread.id, {"assistant_id": assistant.id})
+        )
         assert run.status == "completed"
         return backend.counted_messages - counted, time.perf_counter() - started
 

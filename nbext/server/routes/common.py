@@ -1,0 +1,68 @@
+"""What every Assistants route does: read the body, call the service off the loop, dump."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+from fastapi import Request
+from pydantic import BaseModel
+from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.concurrency import run_in_threadpool
+
+from nbext.assistants.events import Event
+from nbext.assistants.service import AssistantsService
+from nbext.errors import invalid
+from nbext.server.sse import event_stream
+
+T = TypeVar("T")
+
+
+def service(request: Request) -> AssistantsService:
+    return request.app.state.assistants
+
+
+async def json_body(request: Request) -> dict[str, Any]:
+    """The request's JSON object; an empty body counts as ``{}`` (as OpenAI allows)."""
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw)
+    except json.JSONDecodeError:
+        raise invalid(
+            "We could not parse the JSON body of your request. The body must be a JSON object."
+        ) from None
+    if not isinstance(body, dict):
+        raise invalid("The request body must be a JSON object.")
+    return body
+
+
+def query(request: Request) -> dict[str, str]:
+    return dict(request.query_params)
+
+
+async def call(function: Callable[..., T], *args: Any) -> T:
+    """Run a service method in the thread pool: it touches the database and may wait."""
+    return await run_in_threadpool(function, *args)
+
+
+def dump(value: BaseModel) -> dict[str, Any]:
+    return value.model_dump(mode="json")
+
+
+def wants_stream(body: dict[str, Any]) -> bool:
+    """``stream`` is a transport choice, so the route takes it off the body."""
+    return bool(body.pop("stream", False))
+
+
+async def run_events(events: Iterator[Event]) -> EventSourceResponse:
+    """A run's events as OpenAI sent them: ``event: name`` + ``data: json``, then ``done``."""
+
+    def encode(event: Event) -> ServerSentEvent:
+        return ServerSentEvent(event=event.event, data=event.data.model_dump_json())
+
+    return await event_stream(
+        events, encode, done=ServerSentEvent(event="done", data="[DONE]"), error_event="error"
+    )

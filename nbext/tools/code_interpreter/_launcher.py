@@ -1,0 +1,135 @@
+"""Enter the sandbox, then exec the kernel: run as ``python -S -E _launcher.py``.
+
+This file is executed by path (standard library only, no ``nbext`` import) as
+the kernel's argv prefix, so every kernel start and restart goes through it.
+Doing this work in a separate short-lived interpreter that then ``exec``s the
+kernel, rather than in a ``preexec_fn``, keeps it out of the multi-threaded
+server process (``preexec_fn`` may deadlock after ``fork`` there), and the
+``exec`` keeps the PID, so signals sent by ``jupyter_client`` reach the kernel.
+
+Order matters: the network namespace and the hard resource limits need root,
+so they come first; privileges are dropped last, just before ``exec``.
+
+Modes::
+
+    _launcher.py [--netns] [--uid N --gid N] [--rlimit NAME=SOFT:HARD]... -- ARGV...
+    _launcher.py --probe [--netns] [--uid N --gid N] -- ARGV...   # JSON report
+    _launcher.py --kill-uid N                                     # kill all of N
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import fcntl
+import json
+import os
+import resource
+import signal
+import socket
+import struct
+import sys
+
+CLONE_NEWNET = 0x40000000
+PR_SET_NO_NEW_PRIVS = 38
+SIOCSIFFLAGS = 0x8914
+IFF_UP_LOOPBACK_RUNNING = 0x1 | 0x8 | 0x40
+
+
+def _unshare_network() -> None:
+    """Move into a new, empty network namespace (Python 3.11 has no os.unshare)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.unshare(CLONE_NEWNET) != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"unshare(CLONE_NEWNET): {os.strerror(errno)}")
+    # Bring up the namespace's own loopback so local-only libraries still work;
+    # it reaches nothing outside the sandbox.
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        fcntl.ioctl(sock, SIOCSIFFLAGS, struct.pack("16sH14x", b"lo", IFF_UP_LOOPBACK_RUNNING))
+
+
+def _no_new_privileges() -> None:
+    """Forbid regaining privileges through set-uid binaries (su, sudo, ping...)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+
+
+def _drop_to(uid: int, gid: int) -> None:
+    os.setgroups([])
+    os.setgid(gid)
+    os.setuid(uid)
+
+
+def _apply_rlimits(specs: list[str]) -> None:
+    for spec in specs:
+        name, _, values = spec.partition("=")
+        soft, _, hard = values.partition(":")
+        resource.setrlimit(getattr(resource, f"RLIMIT_{name.upper()}"), (int(soft), int(hard)))
+
+
+def _kill_uid(uid: int) -> None:
+    """SIGKILL every process of ``uid`` at once: the one sure way to end a fork bomb.
+
+    ``kill(-1, sig)`` from a process with that uid signals all processes it may
+    signal (exactly those of the uid) in one atomic sweep, so nothing can fork
+    in between.
+    """
+    os.setgroups([])
+    os.setgid(uid)
+    os.setuid(uid)
+    try:
+        os.kill(-1, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--probe", action="store_true", help="print a JSON report first")
+    parser.add_argument("--kill-uid", type=int)
+    parser.add_argument("--netns", action="store_true")
+    parser.add_argument("--uid", type=int)
+    parser.add_argument("--gid", type=int)
+    parser.add_argument("--rlimit", action="append", default=[])
+    parser.add_argument("argv", nargs=argparse.REMAINDER)
+    args = parser.parse_args()
+    if args.kill_uid is not None:
+        _kill_uid(args.kill_uid)
+        return
+    if not args.argv or args.argv[0] != "--" or len(args.argv) < 2:
+        parser.error("missing '-- ARGV...'")
+    argv = args.argv[1:]
+    # In probe mode each step is tried and reported; otherwise any failure
+    # aborts the launch (the manager only asks for what the probe proved works).
+    report: dict[str, object] = {"netns": False, "setuid": False, "errors": []}
+    errors: list[str] = report["errors"]  # type: ignore[assignment]
+    if args.netns:
+        try:
+            _unshare_network()
+            report["netns"] = True
+        except OSError as exc:
+            if not args.probe:
+                raise
+            errors.append(str(exc))
+    _apply_rlimits(args.rlimit)
+    _no_new_privileges()
+    # The interpreter may live under a directory the sandbox user cannot
+    # search (pyenv under a 0700 /root); the binary itself is world-executable,
+    # so it is opened before dropping privileges and exec'd by descriptor.
+    exe = os.open(argv[0], os.O_RDONLY | os.O_CLOEXEC)
+    if args.uid is not None:
+        try:
+            _drop_to(args.uid, args.gid if args.gid is not None else args.uid)
+            report["setuid"] = True
+        except OSError as exc:
+            if not args.probe:
+                raise
+            errors.append(f"setuid({args.uid}): {exc}")
+    os.umask(0o022)
+    if args.probe:
+        print(json.dumps(report), flush=True)
+    os.execve(exe, argv, os.environ)
+
+
+if __name__ == "__main__":
+    main()

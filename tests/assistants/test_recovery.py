@@ -1,0 +1,53 @@
+"""Start-up recovery: a second service on the same database cleans up after a dead one."""
+
+from __future__ import annotations
+
+import threading
+
+from nbext.assistants import AssistantsService
+from nbext.store import RUNS, Store
+
+from .helpers import OWNER, WEATHER, FakeClock, wait_run
+from .scripted_backend import Reply, ScriptedBackend
+
+
+def test_runs_of_a_dead_process_fail_or_expire(db_url, clock: FakeClock):
+    gate = threading.Event()
+    backend = ScriptedBackend()
+    first = AssistantsService(Store(db_url), backend, clock=clock)
+    try:
+        assistant = first.create_assistant(OWNER, {"model": "scripted", "tools": [WEATHER]})
+        waiting_thread = first.create_thread(
+            OWNER, {"messages": [{"role": "user", "content": "a"}]}
+        )
+        busy_thread = first.create_thread(OWNER, {"messages": [{"role": "user", "content": "b"}]})
+        backend.script(Reply(tool_calls=[("get_weather", {"city": "Kyiv"})]))
+        waiting = wait_run(
+            first, first.create_run(OWNER, waiting_thread.id, {"assistant_id": assistant.id})
+        )
+        assert waiting.status == "requires_action"
+        backend.script(Reply(text="never finished", gate=gate))
+        busy = first.create_run(OWNER, busy_thread.id, {"assistant_id": assistant.id})
+        assert backend.streaming.wait(5)
+
+        # "Restart": a new service on the same file, while the first one is frozen.
+        second = AssistantsService(Store(db_url), ScriptedBackend(), clock=clock)
+        busy = second.retrieve_run(OWNER, busy_thread.id, busy.id)
+        assert busy.status == "failed" and busy.failed_at
+        assert busy.last_error.code == "server_error"
+        assert busy.last_error.message == "the server restarted while this run was in progress"
+        message = second.list_messages(OWNER, busy_thread.id, {"run_id": busy.id}).data[0]
+        assert message.status == "incomplete" and message.incomplete_details.reason == "run_failed"
+        # A run waiting for tool outputs survives a restart...
+        assert second.retrieve_run(OWNER, waiting_thread.id, waiting.id).status == "requires_action"
+        second.close()
+
+        # ...until it is past expires_at.
+        clock.advance(601)
+        third = AssistantsService(Store(db_url), ScriptedBackend(), clock=clock)
+        # (read straight from the store: recovery, not a lazy check on retrieve, expired it)
+        assert third.rt.store.get(RUNS, None, waiting.id).status == "expired"
+        third.close()
+    finally:
+        gate.set()
+        first.close()
