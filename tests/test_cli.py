@@ -3,46 +3,20 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 
-import httpx
 import openai
 import pytest
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from api_helpers import free_port, start_serve
 
 
 @pytest.fixture(scope="module")
 def served() -> Iterator[str]:
     port = free_port()
-    env = {**os.environ, "NBEXT_API_KEY": "k-one,k-two"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "nbext.cli", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            output = process.stdout.read().decode() if process.stdout else ""
-            pytest.fail(f"nbext serve did not start: {output}")
-        time.sleep(0.2)
-    yield f"{url}/v1"
+    process = start_serve({"NBEXT_API_KEY": "k-one,k-two"}, port)
+    yield f"http://127.0.0.1:{port}/v1"
     process.terminate()
     process.wait(timeout=10)
 

@@ -152,3 +152,12 @@ def test_prompt_longer_than_the_context_is_refused(embedded: EmbeddedBackend) ->
     with pytest.raises(APIError) as raised:
         small.create({"model": MODEL_ID, "messages": [{"role": "user", "content": huge}]})
     assert raised.value.code == "context_length_exceeded"
+
+
+def test_token_counts_add_up_even_for_an_empty_prompt(
+    embedded: EmbeddedBackend, weather_tool: dict
+) -> None:
+    hello = [{"role": "user", "content": "Hello there"}]
+    empty = embedded.count_tokens([])
+    assert 0 < empty < embedded.count_tokens(hello)
+    assert embedded.count_tokens([], [weather_tool]) > empty

@@ -20,6 +20,8 @@ from typing import NamedTuple
 
 from pydantic import BaseModel
 
+from nbext.wire import event_data
+
 # After these the stream of one stretch is over (OpenAI then sends ``done``).
 FINAL_EVENTS = frozenset(
     {
@@ -41,14 +43,8 @@ class Event(NamedTuple):
 
 
 def event_json(event: Event) -> str:
-    """The ``data:`` line of the SSE frame.
-
-    Delta objects carry only the fields that changed (a full dump would send
-    ``"annotations": null`` and the SDK would merge it over the snapshot);
-    whole objects carry every field, nulls included, as OpenAI sends them.
-    """
-    delta = event.event.endswith(".delta")
-    return event.data.model_dump_json(exclude_unset=delta)
+    """The ``data:`` line of the SSE frame (see :mod:`nbext.wire` for the rules)."""
+    return event_data(event.event, event.data)
 
 
 class RunChannel:

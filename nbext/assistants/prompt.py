@@ -61,15 +61,27 @@ def chat_tools(tools: list[AssistantTool], registry: ToolRegistry) -> list[ChatC
 
 
 def request(
-    run: Run, messages: list[ChatCompletionMessageParam], registry: ToolRegistry
+    run: Run,
+    messages: list[ChatCompletionMessageParam],
+    registry: ToolRegistry,
+    *,
+    first_call: bool = True,
 ) -> ChatRequest:
-    """The Chat Completions request for one model call of ``run``."""
+    """The Chat Completions request for one model call of ``run``.
+
+    A forcing ``tool_choice`` (``required`` or a named tool) applies to the
+    run's first model call only; later calls, which carry the tools' outputs,
+    use ``auto``. Forcing every call would make the model call tools forever
+    (a loop OpenAI's runs were known for) instead of answering with them.
+    """
     body: dict[str, Any] = {"model": run.model, "messages": messages}
     tools = chat_tools(run.tools, registry)
     if tools:
         body["tools"] = tools
         body["parallel_tool_calls"] = run.parallel_tool_calls
         choice = run.tool_choice
+        if not first_call and choice not in (None, "auto", "none"):
+            choice = "auto"
         if choice is not None and not isinstance(choice, str):
             name = (
                 choice.function.name

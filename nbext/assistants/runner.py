@@ -149,7 +149,7 @@ class Runner:
             if self._run_tools(run, owner, thread, assistant, call):
                 return  # paused for the client's function outputs
             assert call.tool_step is not None
-            steps.complete_step(self.rt, call.tool_step.id, call.record)
+            steps.complete_step(self.rt, call.tool_step.id, call.record.usage)
             records[-1] = call.record  # now with the tools' outputs
             messages = prompt.continuation(call.record)
 
@@ -166,7 +166,7 @@ class Runner:
         self, run: Run, messages: list[ChatCompletionMessageParam], records: list[RunPrompt]
     ) -> ChatRequest | None:
         """The next request, or None if the run's token budgets do not allow another call."""
-        request = prompt.request(run, messages, self.rt.tools)
+        request = prompt.request(run, messages, self.rt.tools, first_call=not records)
         used_prompt = sum(r.usage.prompt_tokens for r in records if r.usage)
         used_completion = sum(r.usage.completion_tokens for r in records if r.usage)
         if run.max_prompt_tokens is not None:
@@ -212,10 +212,7 @@ class Runner:
             )
         if call.message is None and not call.calls:  # an empty answer is still an answer
             call.message, call.message_step = steps.new_message(rt, run, owner)
-        if call.message is not None and call.message_step is not None:
-            cut = call.finish_reason == "length"
-            call.message = steps.end_message(rt, call.message, "".join(call.text), cut=cut)
-            steps.complete_step(rt, call.message_step.id, call.record, usage=call.usage)
+        self._close_message(call, None if call.calls else call.usage)
         response: dict[str, Any] = {"role": "assistant", "content": "".join(call.text) or None}
         if call.calls:
             response["tool_calls"] = [
@@ -226,13 +223,13 @@ class Runner:
                 }
                 for c in call.calls.values()
             ]
-        steps = [s.id for s in (call.message_step, call.tool_step) if s is not None]
+        step_ids = [s.id for s in (call.message_step, call.tool_step) if s is not None]
         record = record.model_copy(
             update={
                 "response": response,
                 "finish_reason": call.finish_reason,
                 "usage": call.usage,
-                "step_ids": steps,
+                "step_ids": step_ids,
             }
         )
         call.record = record
@@ -243,6 +240,8 @@ class Runner:
         first = call.message is None
         if call.message is None:
             call.message, call.message_step = steps.new_message(self.rt, run, owner)
+        elif call.message.status != "in_progress":
+            return  # text after the tool calls: the message is already closed
         call.text.append(text)
         delta: dict[str, Any] = {"value": text}
         if first:
@@ -256,10 +255,22 @@ class Runner:
         )
         self.rt.hub.publish(run.id, "thread.message.delta", event)
 
+    def _close_message(self, call: _Call, usage: CompletionUsage | None) -> None:
+        if (
+            call.message is None
+            or call.message_step is None
+            or call.message.status != "in_progress"
+        ):
+            return
+        cut = call.finish_reason == "length"
+        call.message = steps.end_message(self.rt, call.message, "".join(call.text), cut=cut)
+        steps.complete_step(self.rt, call.message_step.id, usage)
+
     def _on_tool_call_delta(
         self, run: Run, owner: str, call: _Call, delta: Any, function_names: set[str]
     ) -> None:
         if call.tool_step is None:
+            self._close_message(call, None)  # the text part of the answer is over
             call.tool_step = steps.new_step(
                 self.rt, run, owner, {"type": "tool_calls", "tool_calls": []}
             )
@@ -284,7 +295,7 @@ class Runner:
         for step_id in record.step_ids:
             step = self.rt.store.get(RUN_STEPS, None, step_id)
             if step.type == "tool_calls" and step.status == "in_progress":
-                steps.complete_step(self.rt, step_id, record)
+                steps.complete_step(self.rt, step_id, record.usage)
 
     # -- tools ---------------------------------------------------------------
 

@@ -15,7 +15,6 @@ from openai.types.beta.threads.runs import RunStep
 
 from nbext.assistants.ids import new_id
 from nbext.assistants.lifecycle import Runtime
-from nbext.assistants.records import RunPrompt
 from nbext.store import MESSAGES, RUN_STEPS
 
 
@@ -47,17 +46,14 @@ def new_step(rt: Runtime, run: Run, owner: str, details: dict[str, Any]) -> RunS
     return step
 
 
-def complete_step(
-    rt: Runtime, step_id: str, record: RunPrompt, usage: CompletionUsage | None = None
-) -> None:
+def complete_step(rt: Runtime, step_id: str, usage: CompletionUsage | None) -> None:
     """Mark a step completed.
 
     One model call may produce two steps (some text, then tool calls); its
-    usage is credited to the first, so steps add up to the run's usage.
+    usage is credited to the last of them, so steps add up to the run's usage.
     """
     step = rt.store.get(RUN_STEPS, None, step_id)
-    usage = usage or record.usage
-    counted = usage if usage and (not record.step_ids or record.step_ids[0] == step_id) else None
+    counted = usage
     done = RunStep.model_validate(
         {
             **step.model_dump(mode="json"),

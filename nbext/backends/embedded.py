@@ -42,7 +42,13 @@ from nbext.backends.tool_calls import ParsedCall, ToolCallExtractor, arguments_a
 from nbext.errors import APIError, invalid
 
 DEFAULT_CONTEXT_WINDOW = 32_768
+DEFAULT_MAX_TOKENS = 1024
+"""Cap on an answer when the request sets none: a 0.5B model at temperature 0
+can repeat itself until the context is full, which would hold the model for
+minutes. A request's own ``max_tokens`` / ``max_completion_tokens`` wins."""
 _FORCED_CALL_PREFIX = "<tool_call>\n"
+_EMPTY_TURN = {"role": "user", "content": ""}
+_EMPTY_TURN_TEXT = "<|im_start|>user\n<|im_end|>\n"
 
 
 @dataclass
@@ -122,6 +128,13 @@ class EmbeddedBackend:
 
     def count_tokens(self, messages: Sequence[Any], tools: Sequence[Any] | None = None) -> int:
         model = self.load()
+        if not messages:
+            # Qwen's template reads messages[0]: measure with an empty user turn,
+            # then take that turn's own tokens off.
+            with_turn = self._render(model, [_EMPTY_TURN], list(tools or []), None)
+            return len(self._tokenize(model, with_turn)) - len(
+                self._tokenize(model, _EMPTY_TURN_TEXT)
+            )
         prompt = self._render(model, list(messages), list(tools or []), None)
         return len(self._tokenize(model, prompt))
 
@@ -301,7 +314,7 @@ class EmbeddedBackend:
             grammar=grammar,
             tool_names=names,
             forced_call=forced,
-            max_tokens=min(limit, room) if limit else room,
+            max_tokens=min(limit or DEFAULT_MAX_TOKENS, room),
             sampling={k: v for k, v in sampling.items() if v is not None},
         )
 

@@ -188,6 +188,11 @@ def test_completion_budget_is_shared_by_the_calls_of_a_run(service, backend, ass
     used_first = 200 + 3  # the text and the call (name + two argument words)
     assert backend.requests[1]["max_completion_tokens"] == 256 - used_first
     assert run.status == "incomplete" and run.incomplete_details.reason == "max_completion_tokens"
+    # One call wrote text and a tool call: its usage is credited once, to its last step.
+    steps = service.list_run_steps(OWNER, thread_id, run.id, {"order": "asc"}).data
+    assert [s.type for s in steps] == ["message_creation", "tool_calls", "message_creation"]
+    assert steps[0].usage.total_tokens == 0
+    assert sum(s.usage.total_tokens for s in steps) == run.usage.total_tokens
 
 
 def test_incomplete_when_the_prompt_budget_runs_out(service, backend, assistant):

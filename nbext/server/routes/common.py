@@ -11,10 +11,11 @@ from pydantic import BaseModel
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
-from nbext.assistants.events import Event
+from nbext.assistants.events import Event, event_json
 from nbext.assistants.service import AssistantsService
 from nbext.errors import invalid
 from nbext.server.sse import event_stream
+from nbext.wire import to_wire
 
 T = TypeVar("T")
 
@@ -49,7 +50,7 @@ async def call(function: Callable[..., T], *args: Any) -> T:
 
 
 def dump(value: BaseModel) -> dict[str, Any]:
-    return value.model_dump(mode="json")
+    return to_wire(value)
 
 
 def wants_stream(body: dict[str, Any]) -> bool:
@@ -61,7 +62,7 @@ async def run_events(events: Iterator[Event]) -> EventSourceResponse:
     """A run's events as OpenAI sent them: ``event: name`` + ``data: json``, then ``done``."""
 
     def encode(event: Event) -> ServerSentEvent:
-        return ServerSentEvent(event=event.event, data=event.data.model_dump_json())
+        return ServerSentEvent(event=event.event, data=event_json(event))
 
     return await event_stream(
         events, encode, done=ServerSentEvent(event="done", data="[DONE]"), error_event="error"

@@ -12,14 +12,16 @@ so they come first; privileges are dropped last, just before ``exec``.
 
 Modes::
 
-    _launcher.py [--netns] [--uid N --gid N] [--rlimit NAME=SOFT:HARD]... -- ARGV...
-    _launcher.py --probe [--netns] [--uid N --gid N] -- ARGV...   # JSON report
-    _launcher.py --kill-uid N                                     # kill all of N
+    _launcher.py [--netns] [--workdir DIR] [--uid N --gid N] [--rlimit NAME=SOFT:HARD]...
+                 -- ARGV...
+    _launcher.py --probe [same flags] -- ARGV...   # JSON report, then run ARGV
+    _launcher.py --kill-uid N                      # kill every process of uid N
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ctypes
 import fcntl
 import json
@@ -28,9 +30,11 @@ import resource
 import signal
 import socket
 import struct
-import sys
 
 CLONE_NEWNET = 0x40000000
+CLONE_NEWNS = 0x00020000
+MS_NOSUID, MS_NODEV, MS_BIND, MS_REC, MS_PRIVATE = 0x2, 0x4, 0x1000, 0x4000, 0x40000
+MOUNT_POINT = "/mnt/data"
 PR_SET_NO_NEW_PRIVS = 38
 SIOCSIFFLAGS = 0x8914
 IFF_UP_LOOPBACK_RUNNING = 0x1 | 0x8 | 0x40
@@ -46,6 +50,32 @@ def _unshare_network() -> None:
     # it reaches nothing outside the sandbox.
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         fcntl.ioctl(sock, SIOCSIFFLAGS, struct.pack("16sH14x", b"lo", IFF_UP_LOOPBACK_RUNNING))
+
+
+def _mount_workdir(workdir: str) -> None:
+    """Show the workdir at /mnt/data in a private mount namespace, and cd there.
+
+    The path the code sees no longer depends on where the server keeps its
+    data (which the sandbox uid may not be allowed to traverse, e.g. under
+    /root), and it is the path models already use for code_interpreter files.
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    def check(result: int, what: str) -> None:
+        if result != 0:
+            errno = ctypes.get_errno()
+            raise OSError(errno, f"{what}: {os.strerror(errno)}")
+
+    check(libc.unshare(CLONE_NEWNS), "unshare(CLONE_NEWNS)")
+    # Nothing mounted below may propagate back to the host.
+    check(libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None), "make / private")
+    parent = os.path.dirname(MOUNT_POINT).encode()
+    check(libc.mount(b"tmpfs", parent, b"tmpfs", MS_NOSUID | MS_NODEV, b"size=64k,mode=755"),
+          "tmpfs on /mnt")
+    os.mkdir(MOUNT_POINT)
+    check(libc.mount(workdir.encode(), MOUNT_POINT.encode(), None, MS_BIND | MS_REC, None),
+          "bind workdir")
+    os.chdir(MOUNT_POINT)
 
 
 def _no_new_privileges() -> None:
@@ -77,10 +107,8 @@ def _kill_uid(uid: int) -> None:
     os.setgroups([])
     os.setgid(uid)
     os.setuid(uid)
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.kill(-1, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 def main() -> None:
@@ -88,6 +116,7 @@ def main() -> None:
     parser.add_argument("--probe", action="store_true", help="print a JSON report first")
     parser.add_argument("--kill-uid", type=int)
     parser.add_argument("--netns", action="store_true")
+    parser.add_argument("--workdir", help="bind this directory at /mnt/data")
     parser.add_argument("--uid", type=int)
     parser.add_argument("--gid", type=int)
     parser.add_argument("--rlimit", action="append", default=[])
@@ -101,12 +130,20 @@ def main() -> None:
     argv = args.argv[1:]
     # In probe mode each step is tried and reported; otherwise any failure
     # aborts the launch (the manager only asks for what the probe proved works).
-    report: dict[str, object] = {"netns": False, "setuid": False, "errors": []}
+    report: dict[str, object] = {"netns": False, "mount": False, "setuid": False, "errors": []}
     errors: list[str] = report["errors"]  # type: ignore[assignment]
     if args.netns:
         try:
             _unshare_network()
             report["netns"] = True
+        except OSError as exc:
+            if not args.probe:
+                raise
+            errors.append(str(exc))
+    if args.workdir:
+        try:
+            _mount_workdir(args.workdir)
+            report["mount"] = True
         except OSError as exc:
             if not args.probe:
                 raise

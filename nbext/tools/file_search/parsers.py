@@ -29,8 +29,8 @@ class _TextExtractor(HTMLParser):
     """Collects visible text; block elements become line breaks so paragraphs stay apart."""
 
     BLOCKS = frozenset(
-        "p div br li ul ol tr table h1 h2 h3 h4 h5 h6 section article header footer "
-        "pre blockquote dt dd title".split()
+        {"p", "div", "br", "li", "ul", "ol", "tr", "table", "section", "article", "header"}
+        | {"footer", "pre", "blockquote", "dt", "dd", "title", "h1", "h2", "h3", "h4", "h5", "h6"}
     )
     HIDDEN = frozenset({"script", "style", "noscript", "template"})
 

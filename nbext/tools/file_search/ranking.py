@@ -20,7 +20,7 @@ import numpy as np
 
 Fusion = Literal["weighted", "rrf"]
 DEFAULT_FUSION: Fusion = "weighted"
-DEFAULT_ALPHA = 0.5
+DEFAULT_ALPHA = 0.7
 """Weight of the semantic score in ``weighted`` (measured; see benchmarks/README.md)."""
 RRF_K = 60
 """The constant from Cormack et al. (2009), used by most hybrid search engines."""

@@ -1,0 +1,263 @@
+"""What a sandboxed kernel may do, and the OS mechanisms that enforce it.
+
+Everything platform-specific lives here: probing which isolation this host
+allows, picking a private uid per kernel, building the kernel's environment
+from an allowlist, and the launcher command line that applies it all.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import math
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+LAUNCHER = Path(__file__).with_name("_launcher.py")
+UID_BASE = 1_500_000_000
+"""Sandbox uids are drawn from [UID_BASE, UID_BASE + UID_SPAN): far above any
+real account or container subuid range, and never written to /etc/passwd."""
+UID_SPAN = 1_000_000
+GIB = 1024**3
+MOUNT_POINT = "/mnt/data"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-kernel limits; defaults suit a teaching server on a small machine."""
+
+    timeout: float = 60.0
+    """Wall-clock seconds per execution; then interrupt, then restart."""
+    cpu_seconds: int = 120
+    """CPU seconds per execution (all threads of the kernel process together)."""
+    memory_bytes: int = GIB
+    """Address-space limit (RLIMIT_AS) of the kernel and each process it starts."""
+    max_processes: int = 64
+    """Processes *and threads* of the sandbox uid (RLIMIT_NPROC counts tasks)."""
+    max_output_bytes: int = 32 * 1024
+    """Logs beyond this are cut, with a note saying how much was dropped."""
+    max_file_bytes: int = 64 * 1024 * 1024
+    """Largest file the code may write (RLIMIT_FSIZE) and that is returned."""
+    max_images: int = 16
+
+
+@dataclass(frozen=True)
+class Isolation:
+    """Which mechanisms this host allows, found once by :func:`probe`."""
+
+    netns: bool
+    """Kernels get an empty network namespace (own loopback, no routes)."""
+    mount: bool
+    """Kernels see their workdir at /mnt/data, in a private mount namespace."""
+    setuid: bool
+    """Kernels run as a private unprivileged uid (so RLIMIT_NPROC applies)."""
+    kernel_python: str
+    """``sys.version`` of the kernel's interpreter as the sandbox user sees it."""
+    notes: tuple[str, ...] = ()
+
+
+def launcher_prefix(python: str) -> list[str]:
+    # -S -E: no site, no PYTHON* variables: fast, and not steerable by the env.
+    return [python, "-S", "-E", str(LAUNCHER)]
+
+
+@functools.cache
+def probe(python: str = sys.executable) -> Isolation:
+    """Try a network namespace and a uid switch in a throwaway process.
+
+    Cached per interpreter: the answer depends on the host, not on the kernel.
+    """
+    want_setuid = os.geteuid() == 0
+    uid = UID_BASE + UID_SPAN - 1
+    scratch = tempfile.mkdtemp(prefix="nbext-probe-")
+    cmd = [*launcher_prefix(python), "--probe", "--netns", "--workdir", scratch]
+    if want_setuid:
+        cmd += ["--uid", str(uid), "--gid", str(uid)]
+    check = "import sys, ipykernel, matplotlib_inline; print(sys.version.split()[0])"
+    cmd += ["--", python, "-c", check]
+    notes: list[str] = []
+    try:
+        done = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=60, check=False, cwd="/",
+            env=minimal_env(python, home="/"),
+        )
+        first, _, rest = done.stdout.partition("\n")
+        report = json.loads(first)
+    except (OSError, ValueError, subprocess.SubprocessError) as exc:
+        return Isolation(False, False, False, "", (f"sandbox launcher failed: {exc}",))
+    finally:
+        os.rmdir(scratch)
+    notes.extend(report["errors"])
+    version = rest.strip()
+    if done.returncode != 0:
+        notes.append(f"kernel interpreter unusable in the sandbox: {done.stderr[-500:]}")
+        if report["setuid"]:
+            # Retry without dropping privileges: a kernel as root beats none.
+            return Isolation(
+                report["netns"], report["mount"], False, sys.version.split()[0], tuple(notes)
+            )
+    if report["setuid"] and version != sys.version.split()[0]:
+        notes.append(
+            f"the kernel runs Python {version}, not the server's {sys.version.split()[0]}: "
+            "the sandbox user cannot read the server interpreter's own library directory"
+        )
+    return Isolation(report["netns"], report["mount"], report["setuid"], version, tuple(notes))
+
+
+def allocate_uid(taken: set[int]) -> int:
+    """A uid no process on the host uses and this manager has not handed out."""
+    busy = taken | uids_in_use()
+    start = random.randrange(UID_SPAN)
+    for step in range(UID_SPAN):
+        uid = UID_BASE + (start + step) % UID_SPAN
+        if uid not in busy:
+            return uid
+    raise RuntimeError("no free sandbox uid")
+
+
+def uids_in_use() -> set[int]:
+    return {uid for uid, _ in _tasks()}
+
+
+def tasks_of(uid: int) -> int:
+    """Processes plus threads of ``uid``: what RLIMIT_NPROC counts."""
+    return sum(threads for owner, threads in _tasks() if owner == uid)
+
+
+def _tasks() -> list[tuple[int, int]]:
+    """(real uid, thread count) of every process, read from /proc."""
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/status") as f:
+                status = f.read()
+        except OSError:
+            continue
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        try:
+            found.append((int(fields["Uid"].split()[0]), int(fields["Threads"])))
+        except (KeyError, ValueError, IndexError):
+            continue
+    return found
+
+
+def kill_uid(uid: int, python: str = sys.executable, wait: float = 5.0) -> bool:
+    """SIGKILL every process of a sandbox uid, fork bombs included (see _launcher).
+
+    Waits until they are gone, since killed-but-unreaped processes still count
+    against the uid's process limit that the next kernel starts under.
+    """
+    deadline = time.monotonic() + wait
+    while True:
+        subprocess.run([*launcher_prefix(python), "--kill-uid", str(uid)], check=False, timeout=30)
+        if tasks_of(uid) == 0:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+
+
+def minimal_env(python: str, home: str, runtime: str | None = None) -> dict[str, str]:
+    """The kernel's whole environment: nothing of the server's is inherited.
+
+    No API keys, no ``NBEXT_*``, no proxies; ``PYTHONPATH`` is empty. Caches and
+    temporary files go to the per-kernel runtime directory, not the workdir, so
+    they are not mistaken for files the code produced.
+    """
+    venv_bin = str(Path(python).parent)
+    env = {
+        "PATH": f"{venv_bin}:/usr/local/bin:/usr/bin:/bin",
+        "HOME": home,
+        "LANG": "C.UTF-8",
+        "PYTHONPATH": "",
+        "PYTHONNOUSERSITE": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+        "MPLBACKEND": "module://matplotlib_inline.backend_inline",
+        # glibc reserves 64 MiB of address space per thread arena; under an
+        # RLIMIT_AS of 1 GiB that alone could exhaust the limit.
+        "MALLOC_ARENA_MAX": "2",
+    }
+    if runtime is not None:
+        env |= {
+            "TMPDIR": f"{runtime}/tmp",
+            "IPYTHONDIR": f"{runtime}/ipython",
+            "MPLCONFIGDIR": f"{runtime}/mpl",
+            "XDG_CACHE_HOME": f"{runtime}/cache",
+            "XDG_CONFIG_HOME": f"{runtime}/config",
+            "JUPYTER_RUNTIME_DIR": f"{runtime}/jupyter",
+        }
+    return env
+
+
+def rlimit_args(limits: Limits, nproc: int | None) -> list[str]:
+    """Launcher flags for the limits fixed at start (CPU is re-armed per execution)."""
+    mem = limits.memory_bytes
+    fsize = limits.max_file_bytes
+    cpu = limits.cpu_seconds
+    args = [f"as={mem}:{mem}", f"fsize={fsize}:{fsize}", "core=0:0", f"cpu={cpu}:{cpu + 5}"]
+    if nproc is not None:
+        args.append(f"nproc={nproc}:{nproc}")
+    return [flag for arg in args for flag in ("--rlimit", arg)]
+
+
+def kernel_argv(
+    python: str,
+    isolation: Isolation,
+    limits: Limits,
+    workdir: Path,
+    uid: int | None,
+    extra_nproc: int,
+) -> list[str]:
+    """The full kernel command: launcher, its flags, then ipykernel."""
+    cmd = launcher_prefix(python)
+    if isolation.netns:
+        cmd.append("--netns")
+    if isolation.mount:
+        cmd += ["--workdir", str(workdir)]
+    if uid is not None:
+        cmd += ["--uid", str(uid), "--gid", str(uid)]
+    # As root RLIMIT_NPROC only binds once the uid is dropped; without a private
+    # uid it counts all of the user's tasks, so the current count is added.
+    cmd += rlimit_args(limits, limits.max_processes + extra_nproc)
+    return [
+        *cmd, "--", python, "-m", "ipykernel_launcher", "-f", "{connection_file}",
+        "--HistoryManager.enabled=False",
+    ]
+
+
+def user_tasks_now() -> int:
+    """Tasks of the current user (the RLIMIT_NPROC base when not dropping uid)."""
+    if os.geteuid() == 0:
+        return 0
+    return tasks_of(os.getuid())
+
+
+def cpu_seconds_used(pid: int) -> float:
+    """utime + stime of a process (all its threads), from /proc/<pid>/stat."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks
+
+
+def rearm_cpu_limit(pid: int, seconds: int) -> None:
+    """Give the next execution ``seconds`` of CPU on top of what was already used.
+
+    RLIMIT_CPU counts a process's whole life; moving the limit before each
+    execution turns it into a per-execution budget. Best effort: without the
+    right to raise a hard limit it stays a lifetime budget.
+    """
+    soft = math.ceil(cpu_seconds_used(pid)) + seconds
+    with contextlib.suppress(OSError, ValueError):
+        resource.prlimit(pid, resource.RLIMIT_CPU, (soft, soft + 5))
