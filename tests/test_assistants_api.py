@@ -243,7 +243,9 @@ def test_cancelled_run(sdk: openai.OpenAI, geo: Assistant) -> None:
 
 def test_incomplete_run_on_completion_budget(sdk: openai.OpenAI, geo: Assistant) -> None:
     thread = sdk.beta.threads.create(
-        messages=[{"role": "user", "content": "Write a 1000-word essay about the history of Europe."}]
+        messages=[
+            {"role": "user", "content": "Write a 1000-word essay about the history of Europe."}
+        ]
     )
     run = sdk.beta.threads.runs.create_and_poll(
         thread_id=thread.id, assistant_id=geo.id, max_completion_tokens=256
@@ -339,3 +341,47 @@ def test_restart_keeps_threads_and_fails_runs_in_flight(tmp_path: Path) -> None:
     finally:
         second.terminate()
         second.wait(timeout=10)
+
+
+def test_auto_truncation_drops_the_middle_to_fit_max_prompt_tokens(
+    sdk: openai.OpenAI, api: BackgroundServer, geo: Assistant
+) -> None:
+    filler = "This sentence is filler that only takes up room in the thread. " * 12
+    contents = ["My name is Ada.", *[f"Note {i}: {filler}" for i in range(6)], "What is my name?"]
+    thread = sdk.beta.threads.create(messages=[{"role": "user", "content": c} for c in contents])
+    run = sdk.beta.threads.runs.create_and_poll(
+        thread_id=thread.id,
+        assistant_id=geo.id,
+        max_prompt_tokens=600,
+        truncation_strategy={"type": "auto"},
+    )
+    assert run.status in ("completed", "incomplete")
+    ids = [m.id for m in sdk.beta.threads.messages.list(thread.id, order="asc").data]
+    context = raw(api, "GET", f"/threads/{thread.id}/runs/{run.id}/context").json()
+    assert context["omitted_message_ids"], "the filler cannot all fit in 600 tokens"
+    assert ids[0] in context["sent_message_ids"] and ids[7] in context["sent_message_ids"]
+    assert set(context["omitted_message_ids"]) <= set(ids[1:7])
+    assert context["prompt_tokens"] <= 600
+
+
+def test_create_thread_and_run_stream_starts_with_thread_created(
+    sdk: openai.OpenAI, geo: Assistant
+) -> None:
+    events = sdk.beta.threads.create_and_run(
+        assistant_id=geo.id,
+        thread={"messages": [{"role": "user", "content": "Capital of Spain?"}]},
+        stream=True,
+    )
+    names = [event.event for event in events]
+    assert names[:2] == ["thread.created", "thread.run.created"]
+    assert names[-1] == "thread.run.completed"
+
+
+def test_run_metadata_can_be_modified_and_runs_listed(sdk: openai.OpenAI, geo: Assistant) -> None:
+    thread = sdk.beta.threads.create(messages=[{"role": "user", "content": "Hi"}])
+    first = sdk.beta.threads.runs.create_and_poll(
+        thread_id=thread.id, assistant_id=geo.id, max_completion_tokens=256
+    )
+    updated = sdk.beta.threads.runs.update(first.id, thread_id=thread.id, metadata={"n": "1"})
+    assert updated.metadata == {"n": "1"} and updated.status == first.status
+    assert [r.id for r in sdk.beta.threads.runs.list(thread.id).data] == [first.id]
