@@ -62,3 +62,37 @@ def check_keep_last(keep_last: Callable[[list[dict[str, Any]], int], list[dict[s
     if kept[1:] != history[-2:]:
         return "Not yet: after the system message keep exactly the last n messages, in order."
     return "Well done: the system message stays, the oldest turns go."
+
+
+def check_thread_to_items(thread_to_items: Callable[[list[Any]], Any], messages: list[Any]) -> str:
+    """09: thread messages (oldest first) become Responses input message items."""
+    from openai.types.responses import ResponseInputParam
+    from pydantic import TypeAdapter, ValidationError
+
+    try:
+        items = thread_to_items(messages)
+    except Exception as error:  # the learner's code: report, don't raise
+        return f"Not yet: thread_to_items raised {type(error).__name__}: {error}."
+    if not isinstance(items, list) or len(items) != len(messages):
+        return f"Not yet: expected one item per message ({len(messages)}), got {items!r:.80}."
+    try:
+        TypeAdapter(ResponseInputParam).validate_python(items)
+    except ValidationError:
+        return "Not yet: each item should look like {'role': 'user', 'content': 'text'}."
+    expected = [(m.role, m.content[0].text.value) for m in messages]
+    if [(i.get("role"), i.get("content")) for i in items] != expected:
+        return "Not yet: keep the messages in order, with their roles and their text."
+    return f"Well done: {len(items)} items, ready for responses.create(input=...)."
+
+
+def check_support_bot(recommendation: Any) -> str:
+    """08: a bot that remembers customers and searches manuals wants server-side state."""
+    api = getattr(recommendation, "api", None)
+    if not isinstance(api, str):
+        return "Not yet: pass what recommend(...) returned."
+    if not api.startswith("Assistants"):
+        return (
+            "Not yet: remembering each customer for a week is state, and searching manuals "
+            "is a server-side tool. Answer those two questions with True."
+        )
+    return "Well done: state and file search both point to a stateful server."

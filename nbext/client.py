@@ -9,6 +9,7 @@ this process on first use and kept for the life of the kernel.
 from __future__ import annotations
 
 import threading
+import warnings
 
 import openai
 
@@ -46,8 +47,22 @@ def server_url(settings: Settings | None = None) -> str:
     return settings.server_url or local_server(settings).base_url
 
 
+def quiet_assistants_deprecation() -> None:
+    """Silence the SDK's warning that the hosted Assistants API is deprecated.
+
+    It is true of OpenAI's service and beside the point for this server, which
+    exists to keep that API alive; in a notebook it would print on every call.
+    """
+    warnings.filterwarnings(
+        "ignore",
+        message=r"(deprecated|The Assistants API is deprecated.*)$",
+        category=DeprecationWarning,
+    )
+
+
 def make_client(settings: Settings | None = None, **options: object) -> openai.OpenAI:
     """An ``openai.OpenAI`` pointed at the kit's server (``options`` pass through)."""
+    quiet_assistants_deprecation()
     settings = settings or Settings.from_env()
     return openai.OpenAI(
         base_url=server_url(settings),
