@@ -77,8 +77,14 @@ def first_prompt(
     now: int,
 ) -> FirstPrompt:
     """The messages of the run's first model call, and the record of what was chosen."""
-    rows = store.columns(MESSAGES, ["seq", "id", "token_count"], thread_id=run.thread_id)
-    costs = [_cached_cost(store, counter, row) for row in rows]
+    strategy = run.truncation_strategy or TruncationStrategy(type="auto", last_messages=None)
+    # last_messages needs no costs and no old rows: read only what can be sent.
+    newest = strategy.last_messages if strategy.type == "last_messages" else None
+    rows = store.columns(
+        MESSAGES, ["seq", "id", "token_count"], newest=newest, thread_id=run.thread_id
+    )
+    older = _older_range(store, run.thread_id, rows) if newest is not None else []
+    costs = [] if newest is not None else [_cached_cost(store, counter, row) for row in rows]
     system = prompt.system_messages(run)
     chat_tools = prompt.chat_tools(run.tools, tools) or None
     window = backend.context_window
@@ -86,7 +92,6 @@ def first_prompt(
     binding: Literal["max_prompt_tokens", "context_window"] = "context_window"
     if run.max_prompt_tokens is not None and run.max_prompt_tokens < limit:
         limit, binding = run.max_prompt_tokens, "max_prompt_tokens"
-    strategy = run.truncation_strategy or TruncationStrategy(type="auto", last_messages=None)
     budget = limit - counter.prompt(system, chat_tools)
     for _ in range(REFITS):
         if strategy.type == "last_messages":
@@ -110,7 +115,10 @@ def first_prompt(
                 prompt_budget=limit,
                 prompt_tokens=tokens,
                 sent_message_ids=[m.id for m in kept],
-                omitted_seq_ranges=[(rows[a].seq, rows[b].seq) for a, b in selection.omitted],
+                omitted_seq_ranges=[
+                    *older,
+                    *((rows[a].seq, rows[b].seq) for a, b in selection.omitted),
+                ],
             )
             return FirstPrompt(messages, context)
         if strategy.type == "last_messages":
@@ -125,6 +133,13 @@ def first_prompt(
             else f"(the model's context window of {window} minus room for the answer)."
         ),
     )
+
+
+def _older_range(store: Store, thread_id: str, newest: Sequence[Any]) -> list[tuple[int, int]]:
+    """The ``seq`` range of the messages older than ``newest`` (empty if there are none)."""
+    if not newest or store.count(MESSAGES, thread_id=thread_id) == len(newest):
+        return []
+    return [(0, newest[0].seq - 1)]
 
 
 def _cached_cost(store: Store, counter: TokenCounter, row: Any) -> int:

@@ -57,7 +57,8 @@ class RunChannel:
 
     def publish(self, name: str, data: BaseModel) -> None:
         # A copy: the worker keeps mutating its objects after publishing them.
-        event = Event(name, data.model_copy(deep=True))
+        # Deltas are built fresh for each event and never touched again.
+        event = Event(name, data if name.endswith(".delta") else data.model_copy(deep=True))
         with self._changed:
             self._events.append(event)
             self._changed.notify_all()

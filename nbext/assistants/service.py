@@ -22,6 +22,7 @@ from typing import Any
 from openai.types.beta import Assistant, AssistantDeleted, Thread, ThreadDeleted
 from openai.types.beta.threads import Message, MessageDeleted, Run
 from openai.types.beta.threads.runs import RunStep
+from openai.types.beta.threads.runs.file_search_tool_call import FileSearchResultContent
 from pydantic import BaseModel
 
 from nbext.assistants import lifecycle, objects, requests
@@ -29,7 +30,13 @@ from nbext.assistants.events import Event, RunChannel
 from nbext.assistants.ids import new_id
 from nbext.assistants.lifecycle import ACTIVE, Runtime, expire_if_due, finish, transition
 from nbext.assistants.objects import DEFAULT_TEMPERATURE, DEFAULT_TOP_P
-from nbext.assistants.records import CONTEXTS, PROMPTS, RunContext, RunPrompt
+from nbext.assistants.records import (
+    CONTEXTS,
+    FILE_SEARCH_CONTENTS,
+    PROMPTS,
+    RunContext,
+    RunPrompt,
+)
 from nbext.assistants.runner import Runner
 from nbext.assistants.tools import ToolRegistry
 from nbext.assistants.validation import validate
@@ -64,7 +71,8 @@ class AssistantsService:
     # -- assistants ----------------------------------------------------------
 
     def create_assistant(self, owner: str, body: Any) -> Assistant:
-        assistant = objects.new_assistant(validate(body, requests.ASSISTANT_CREATE), self.rt.now())
+        body = self._resolve_resources(owner, validate(body, requests.ASSISTANT_CREATE))
+        assistant = objects.new_assistant(body, self.rt.now())
         self.rt.store.insert(ASSISTANTS, owner, assistant)
         return assistant
 
@@ -72,7 +80,7 @@ class AssistantsService:
         return self.rt.store.get(ASSISTANTS, owner, assistant_id)
 
     def modify_assistant(self, owner: str, assistant_id: str, body: Any) -> Assistant:
-        changes = validate(body, requests.ASSISTANT_MODIFY)
+        changes = self._resolve_resources(owner, validate(body, requests.ASSISTANT_MODIFY))
         assistant = objects.modified(self.retrieve_assistant(owner, assistant_id), changes)
         self.rt.store.update(ASSISTANTS, assistant)
         return assistant
@@ -93,7 +101,7 @@ class AssistantsService:
         return self.rt.store.get(THREADS, owner, thread_id)
 
     def modify_thread(self, owner: str, thread_id: str, body: Any) -> Thread:
-        changes = validate(body, requests.THREAD_MODIFY)
+        changes = self._resolve_resources(owner, validate(body, requests.THREAD_MODIFY))
         thread = objects.modified(self.retrieve_thread(owner, thread_id), changes)
         self.rt.store.update(THREADS, thread)
         return thread
@@ -107,22 +115,40 @@ class AssistantsService:
             for kind in (MESSAGES, RUNS, RUN_STEPS, PROMPTS, CONTEXTS):
                 self.rt.store.delete_where(kind, thread_id=thread_id)
             self.rt.store.delete(THREADS, owner, thread_id)
+        self.rt.tools.hooks.thread_deleted(owner, thread_id)
         return ThreadDeleted(id=thread_id, object="thread.deleted", deleted=True)
 
     def _create_thread(self, owner: str, body: dict[str, Any]) -> Thread:
         now = self.rt.now()
+        body = self._resolve_resources(owner, body)
+        for m in body.get("messages") or []:
+            self.rt.tools.hooks.check_attachments(owner, m.get("attachments") or [])
         thread = objects.new_thread(body, now)
         messages = [objects.new_message(m, thread.id, now) for m in body.get("messages") or []]
         self.rt.store.insert(THREADS, owner, thread)
         self.rt.store.insert_many(
             MESSAGES, owner, [(m, self._message_columns(m)) for m in messages]
         )
-        return thread
+        self.rt.tools.hooks.messages_created(owner, thread.id, messages)
+        return self.rt.store.get(THREADS, owner, thread.id)  # attachments may have added resources
+
+    def _resolve_resources(self, owner: str, body: dict[str, Any]) -> dict[str, Any]:
+        """``tool_resources`` checked (unknown ids are 404s) and ``vector_stores`` created."""
+        if body.get("tool_resources"):
+            try:
+                resolved = self.rt.tools.hooks.resolve_tool_resources(owner, body["tool_resources"])
+            except LookupError as exc:
+                raise invalid(
+                    f"'tool_resources' cannot be used here: {exc}.", param="tool_resources"
+                ) from None
+            body = {**body, "tool_resources": resolved}
+        return body
 
     # -- messages ------------------------------------------------------------
 
     def create_message(self, owner: str, thread_id: str, body: Any) -> Message:
         body = validate(body, requests.MESSAGE_CREATE)
+        self.rt.tools.hooks.check_attachments(owner, body.get("attachments") or [])
         with self.rt.lock:
             self.retrieve_thread(owner, thread_id)
             active = self._active_run(thread_id)
@@ -132,6 +158,7 @@ class AssistantsService:
                 )
             message = objects.new_message(body, thread_id, self.rt.now())
             self.rt.store.insert(MESSAGES, owner, message, **self._message_columns(message))
+        self.rt.tools.hooks.messages_created(owner, thread_id, [message])
         return message
 
     def list_messages(
@@ -223,8 +250,10 @@ class AssistantsService:
 
     def subscribe(self, owner: str, thread_id: str, run_id: str) -> Iterator[Event]:
         """Join a run's current stream from its start; a run at rest yields its last event."""
-        run = self.retrieve_run(owner, thread_id, run_id)
+        # The channel first, the run second: the other way round, a run that
+        # ends in between would be reported in the state it had before.
         channel = self.rt.hub.current(run_id)
+        run = self.retrieve_run(owner, thread_id, run_id)  # also the owner check
         if channel is not None:
             return iter(channel)
         return iter([Event(f"thread.run.{run.status}", run)])
@@ -236,10 +265,31 @@ class AssistantsService:
     ) -> Page[RunStep]:
         page_query = ListQuery.parse(query or {}, extra=("include", "include[]"))
         self.retrieve_run(owner, thread_id, run_id)
-        return self.rt.store.list(RUN_STEPS, owner, page_query, run_id=run_id)
+        page = self.rt.store.list(RUN_STEPS, owner, page_query, run_id=run_id)
+        if _includes_contents(query):
+            page.data = [self._with_contents(step) for step in page.data]
+        return page
 
-    def retrieve_run_step(self, owner: str, thread_id: str, run_id: str, step_id: str) -> RunStep:
-        return self.rt.store.get(RUN_STEPS, owner, step_id, thread_id=thread_id, run_id=run_id)
+    def retrieve_run_step(
+        self, owner: str, thread_id: str, run_id: str, step_id: str, query: Query | None = None
+    ) -> RunStep:
+        step = self.rt.store.get(RUN_STEPS, owner, step_id, thread_id=thread_id, run_id=run_id)
+        return self._with_contents(step) if _includes_contents(query) else step
+
+    def _with_contents(self, step: RunStep) -> RunStep:
+        """The step with its file_search results' passages filled in (``include``)."""
+        if step.step_details.type != "tool_calls":
+            return step
+        step = step.model_copy(deep=True)
+        for call in step.step_details.tool_calls:
+            if call.type != "file_search" or not call.file_search.results:
+                continue
+            stored = self.rt.store.find(FILE_SEARCH_CONTENTS, None, call.id)
+            if stored is None:
+                continue
+            for result, text in zip(call.file_search.results, stored.contents, strict=False):
+                result.content = [FileSearchResultContent(type="text", text=text)]
+        return step
 
     # -- what the model saw (nbext's own endpoints) ---------------------------
 
@@ -282,6 +332,10 @@ class AssistantsService:
         self.retrieve_assistant(owner, body["assistant_id"])  # before creating anything
         thread_body = dict(body.pop("thread", None) or {})
         resources = body.pop("tool_resources", None)
+        if resources:
+            resources = self._resolve_resources(owner, {"tool_resources": resources})[
+                "tool_resources"
+            ]
         if resources and not thread_body.get("tool_resources"):
             thread_body["tool_resources"] = resources
         thread = self._create_thread(owner, thread_body)
@@ -291,6 +345,8 @@ class AssistantsService:
         self, owner: str, thread_id: str, body: dict[str, Any], created_thread: Thread | None = None
     ) -> tuple[Run, RunChannel]:
         assistant = self.retrieve_assistant(owner, body["assistant_id"])
+        for m in body.get("additional_messages") or []:
+            self.rt.tools.hooks.check_attachments(owner, m.get("attachments") or [])
         with self.rt.lock:
             self.retrieve_thread(owner, thread_id)
             active = self._active_run(thread_id)
@@ -305,6 +361,8 @@ class AssistantsService:
             self.rt.store.insert_many(
                 MESSAGES, owner, [(m, self._message_columns(m)) for m in extra]
             )
+            if extra:
+                self.rt.tools.hooks.messages_created(owner, thread_id, extra)
             self.rt.store.insert(RUNS, owner, run, thread_id=thread_id, status=run.status)
             channel = self.rt.hub.open(run.id)
             if created_thread is not None:
@@ -411,6 +469,19 @@ class AssistantsService:
             assert resumed is not None  # the lock is held and the status was checked
         self._pool.submit(self._runner.execute, run_id, owner, channel)
         return resumed, channel
+
+
+INCLUDE_CONTENT = "step_details.tool_calls[*].file_search.results[*].content"
+
+
+def _includes_contents(query: Query | None) -> bool:
+    if not query:
+        return False
+    values: list[Any] = []
+    for key in ("include", "include[]"):
+        value = query.get(key)
+        values.extend(value if isinstance(value, (list, tuple)) else [value])
+    return INCLUDE_CONTENT in values
 
 
 def _response_format(body: dict[str, Any], assistant: Assistant) -> Any:

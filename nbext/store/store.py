@@ -9,7 +9,8 @@ default) runs in WAL mode so the API can read while a run's worker writes.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -99,6 +100,24 @@ class Store:
         with self._write_lock, self.engine.begin() as conn:
             conn.execute(kind.table.update().where(kind.table.c.id == object_id).values(**columns))
 
+    def update_where(
+        self, kind: Kind[M], obj: M, where: Mapping[str, Any], **columns: Any
+    ) -> None:
+        """Like :meth:`update`, for tables whose ``id`` is unique only within a parent
+        (a vector store file: one file, several vector stores)."""
+        t = kind.table
+        values = {"data": obj.model_dump(mode="json"), **columns}
+        with self._write_lock, self.engine.begin() as conn:
+            conn.execute(
+                t.update().where(t.c.id == obj.id, *_filters(t, where)).values(**values)  # type: ignore[attr-defined]
+            )
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """A write transaction for rows that are not SDK objects (vector store chunks)."""
+        with self._write_lock, self.engine.begin() as conn:
+            yield conn
+
     def delete(self, kind: Kind[M], owner: str, object_id: str, **where: Any) -> None:
         self.get(kind, owner, object_id, **where)  # 404 first, like OpenAI
         self.delete_where(kind, id=object_id)
@@ -140,16 +159,24 @@ class Store:
             ).all()
         return [kind.model.model_validate(row.data) for row in rows]
 
-    def columns(self, kind: Kind[M], names: Sequence[str], **where: Any) -> list[Row[Any]]:
-        """Only some columns of the matching rows, oldest first: cheap scans of big threads."""
+    def columns(
+        self, kind: Kind[M], names: Sequence[str], *, newest: int | None = None, **where: Any
+    ) -> list[Row[Any]]:
+        """Only some columns of the matching rows, oldest first: cheap scans of big threads.
+
+        ``newest=N`` reads only the N most recent rows, so a run that sends the
+        last N messages of a long thread does not read the rest.
+        """
+        query = select(*(kind.table.c[name] for name in names)).where(
+            *_filters(kind.table, where)
+        )
+        if newest is not None:
+            query = query.order_by(kind.table.c.seq.desc()).limit(newest)
+        else:
+            query = query.order_by(kind.table.c.seq)
         with self.engine.connect() as conn:
-            return list(
-                conn.execute(
-                    select(*(kind.table.c[name] for name in names))
-                    .where(*_filters(kind.table, where))
-                    .order_by(kind.table.c.seq)
-                ).all()
-            )
+            rows = list(conn.execute(query).all())
+        return rows[::-1] if newest is not None else rows
 
     def count(self, kind: Kind[M], **where: Any) -> int:
         with self.engine.connect() as conn:
