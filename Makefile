@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # Jupyter refuses to start as root unless told to (containers, CI machines).
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: lab test serve bench lint clean
+.PHONY: lab test chromium serve bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,10 +21,17 @@ lab: $(VENV)/.installed
 	$(BIN)/nbext model
 	$(BIN)/jupyter lab $(ROOT_FLAG) notebooks/00_setup_and_tour.ipynb
 
-test: $(VENV)/.installed
+test: $(VENV)/.installed chromium
 	$(BIN)/nbext model
 	$(BIN)/ruff check nbext tests benchmarks
 	$(BIN)/python -m pytest --nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg
+
+# The browser test drives Debian's Chromium; as root it is installed here,
+# otherwise that one test is skipped with a note.
+chromium:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && \
+		apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } || \
+		echo "No chromium and not root: the browser test will be skipped."
 
 serve: $(VENV)/.installed
 	$(BIN)/nbext serve

@@ -12,6 +12,8 @@ __version__ = "0.1.0"
 
 
 def load_ipython_extension(ipython: Any) -> None:
-    from nbext.magics import NbextMagics
+    from nbext.magics.assistant import AssistantMagics
+    from nbext.magics.chat import NbextMagics
 
     ipython.register_magics(NbextMagics)
+    ipython.register_magics(AssistantMagics)

@@ -15,7 +15,7 @@ Each change is stored, then published as ``thread.run.<status>``.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -27,9 +27,27 @@ from nbext.assistants.events import FINAL_EVENTS, EventHub
 from nbext.assistants.records import PROMPTS
 from nbext.assistants.tools import ToolRegistry
 from nbext.backends.base import ChatBackend
+from nbext.errors import invalid
 from nbext.store import MESSAGES, RUN_STEPS, RUNS, Store
 
 RUN_LIFETIME = 600
+EXPIRES_IN_KEY = "nbext_expires_in"
+"""Run metadata (nbext's own) asking for a shorter life in seconds, so a lesson
+can watch ``expired`` happen without waiting ten minutes."""
+
+
+def lifetime(metadata: Mapping[str, str] | None) -> int:
+    """Seconds from a run's creation to ``expires_at``: 600, or less if asked."""
+    asked = (metadata or {}).get(EXPIRES_IN_KEY)
+    if asked is None:
+        return RUN_LIFETIME
+    try:
+        return max(1, min(RUN_LIFETIME, int(asked)))
+    except ValueError:
+        raise invalid(
+            f"metadata.{EXPIRES_IN_KEY} must be a whole number of seconds (1-600).",
+            param=f"metadata.{EXPIRES_IN_KEY}",
+        ) from None
 """Seconds from creation until an unfinished run expires (OpenAI's ten minutes)."""
 
 ACTIVE = ("queued", "in_progress", "requires_action", "cancelling")

@@ -31,6 +31,7 @@ class RunContext(BaseModel):
     prompt_tokens: int  # what the first prompt actually counted
     sent_message_ids: list[str]
     omitted_message_ids: list[str]
+    message_tokens: dict[str, int] = {}  # message id -> its cached token count, where known
 
 
 class StoredContext(BaseModel):
@@ -65,5 +66,21 @@ class RunPrompt(BaseModel):
     tool_outputs: dict[str, str] = {}  # tool call id -> what the model is told the call returned
 
 
+class FileSearchContents(BaseModel):
+    """The passage texts of one file_search call, in the order of its step's results.
+
+    Kept apart from the run step because OpenAI returned them only on request
+    (``include=["step_details.tool_calls[*].file_search.results[*].content"]``).
+    """
+
+    id: str  # the tool call's id
+    run_id: str
+    created_at: int
+    file_ids: list[str]
+    filenames: list[str]
+    contents: list[str]
+
+
+FILE_SEARCH_CONTENTS = Kind(tables.file_search_contents, FileSearchContents, "file search call")
 CONTEXTS = Kind(tables.run_contexts, StoredContext, "run context")
 PROMPTS = Kind(tables.run_prompts, RunPrompt, "run prompt")

@@ -306,7 +306,9 @@ class AssistantsService:
             )
             omitted.extend(row.id for row in rows)
         fields = stored.model_dump(exclude={"omitted_seq_ranges"})
-        return RunContext(**fields, omitted_message_ids=omitted)
+        counted = self.rt.store.columns(MESSAGES, ["id", "token_count"], thread_id=thread_id)
+        tokens = {row.id: row.token_count for row in counted if row.token_count is not None}
+        return RunContext(**fields, omitted_message_ids=omitted, message_tokens=tokens)
 
     def list_run_prompts(self, owner: str, thread_id: str, run_id: str) -> Page[RunPrompt]:
         """Every Chat Completions request the run made, in order (never many: no paging)."""
@@ -403,7 +405,7 @@ class AssistantsService:
                 "assistant_id": assistant.id,
                 "thread_id": thread_id,
                 "status": "queued",
-                "expires_at": now + lifecycle.RUN_LIFETIME,
+                "expires_at": now + lifecycle.lifetime(body.get("metadata")),
                 "started_at": None,
                 "cancelled_at": None,
                 "failed_at": None,
