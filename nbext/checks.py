@@ -96,3 +96,112 @@ def check_support_bot(recommendation: Any) -> str:
             "is a server-side tool. Answer those two questions with True."
         )
     return "Well done: state and file search both point to a stateful server."
+
+
+def check_first_run(run: Any, steps: Any, messages: Any) -> str:
+    """03: a finished run, its steps and its thread's messages, and how they point at each other."""
+    status = getattr(run, "status", None)
+    if not isinstance(status, str):
+        return "Not yet: pass the Run that create_and_poll returned as the first argument."
+    if status != "completed":
+        return f"Not yet: the run is {status}; wait for it with create_and_poll."
+    if not run.instructions:
+        return "Not yet: give your assistant instructions (they become the system message)."
+    steps, messages = list(steps or []), list(messages or [])
+    if not steps or any(getattr(s, "run_id", None) != run.id for s in steps):
+        return "Not yet: pass this run's steps: client.beta.threads.runs.steps.list(run.id, ...)."
+    written = [
+        s.step_details.message_creation.message_id for s in steps if s.type == "message_creation"
+    ]
+    if not written:
+        return "Not yet: a plain answer is written by a message_creation step; none was passed."
+    by_id = {getattr(m, "id", None): m for m in messages}
+    if any(getattr(m, "thread_id", None) != run.thread_id for m in messages):
+        return "Not yet: pass the messages of the run's thread: client.beta.threads.messages.list."
+    if not all(i in by_id for i in written):
+        return "Not yet: the message the run wrote is missing; list the thread's messages after it."
+    if not any(m.role == "user" for m in messages):
+        return "Not yet: the thread should hold your question as a user message."
+    if any(by_id[i].role != "assistant" or by_id[i].run_id != run.id for i in written):
+        return "Not yet: the step should point at an assistant message of this run."
+    return (
+        f"Well done: the run wrote {len(written)} assistant message on its thread, "
+        f"recorded by {len(steps)} step."
+    )
+
+
+def check_keep_auto(keep_auto: Callable[[list[int], int], Any]) -> str:
+    """04: ``keep_auto(costs, budget)`` chooses the messages the ``auto`` strategy sends."""
+    from nbext.assistants.truncation import auto
+
+    cases = [
+        ([10, 10, 10], 100),  # everything fits
+        ([10, 10, 50], 40),  # not even the newest fits
+        ([10, 10, 10, 10, 10, 10, 10], 45),  # head and tail, the middle goes
+        ([30, 10, 10, 10, 10, 20], 45),  # the first message does not fit
+        ([10, 10, 10, 40, 10, 10, 10], 60),  # the recent part stops at a big message
+        ([5, 5], 6),  # only two messages
+    ]
+    for costs, budget in cases:
+        expected = auto(costs, budget)
+        wanted = expected.kept if expected is not None else []
+        try:
+            got = keep_auto(list(costs), budget)
+        except Exception as error:  # the learner's code: report, don't raise
+            return f"Not yet: keep_auto({costs}, {budget}) raised {type(error).__name__}: {error}."
+        got = [] if got is None else got
+        if not isinstance(got, (list, tuple)) or list(got) != wanted:
+            return (
+                f"Not yet: keep_auto({costs}, {budget}) returned {got!r:.60}; "
+                f"auto would send the messages {wanted}."
+            )
+    return "Well done: your keep_auto drops exactly what the server's auto strategy drops."
+
+
+def check_tool_outputs(
+    tool_outputs: Callable[[list[Any], dict[str, Callable[..., Any]]], Any],
+) -> str:
+    """05: ``tool_outputs(tool_calls, functions)`` builds what ``submit_tool_outputs`` takes."""
+    from openai.types.beta.threads import RequiredActionFunctionToolCall
+
+    def get_weather(city: str) -> str:
+        return json.dumps({"city": city, "temperature_c": 21})
+
+    def local_time(city: str, hours: int = 24) -> dict[str, Any]:
+        return {"city": city, "time": "12:00" if hours == 24 else "12:00 PM"}
+
+    calls = [
+        RequiredActionFunctionToolCall.model_validate(
+            {"id": f"call_{n}", "type": "function", "function": {"name": name, "arguments": args}}
+        )
+        for n, (name, args) in enumerate(
+            [
+                ("local_time", '{"city": "Tokyo", "hours": 12}'),
+                ("get_weather", '{"city": "Lima"}'),
+            ]
+        )
+    ]
+    functions = {"get_weather": get_weather, "local_time": local_time}
+    try:
+        outputs = tool_outputs(calls, functions)
+    except Exception as error:  # the learner's code: report, don't raise
+        return f"Not yet: tool_outputs raised {type(error).__name__}: {error}."
+    if not isinstance(outputs, list) or len(outputs) != len(calls):
+        return f"Not yet: return one output per call ({len(calls)}), not {outputs!r:.80}."
+    if not all(isinstance(o, dict) and set(o) == {"tool_call_id", "output"} for o in outputs):
+        return "Not yet: each output is a dict with exactly the keys 'tool_call_id' and 'output'."
+    if [o["tool_call_id"] for o in outputs] != [c.id for c in calls]:
+        return "Not yet: give each output the id of its call (call.id), in the calls' order."
+    if not all(isinstance(o["output"], str) for o in outputs):
+        return "Not yet: outputs must be strings; turn other values into JSON with json.dumps."
+    try:
+        values = [json.loads(o["output"]) for o in outputs]
+    except json.JSONDecodeError:
+        return "Not yet: an output is not JSON text; use json.dumps(value), not str(value)."
+    expected = [{"city": "Tokyo", "time": "12:00 PM"}, {"city": "Lima", "temperature_c": 21}]
+    if values != expected:
+        return (
+            "Not yet: run the function the call names, with the call's arguments "
+            "(json.loads(call.function.arguments))."
+        )
+    return "Well done: one JSON output per call, each tied to its call id."

@@ -29,7 +29,7 @@ def _serve(args: argparse.Namespace) -> int:
     backend = backend_from_settings(settings)
     print(f"nbext serve: {backend.description}", file=sys.stderr)
     settings.home.mkdir(parents=True, exist_ok=True)
-    app = create_app(backend, db_url=settings.db_url, api_keys=keys)
+    app = create_app(backend, db_url=settings.db_url, api_keys=keys, home=settings.home)
     serve_forever(app, args.host, args.port)
     return 0
 

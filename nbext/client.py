@@ -32,7 +32,9 @@ def local_server(settings: Settings | None = None) -> BackgroundServer:
         if _local_server is None:
             settings = settings or Settings.from_env()
             settings.home.mkdir(parents=True, exist_ok=True)
-            app = create_app(backend_from_settings(settings), db_url=settings.db_url)
+            app = create_app(
+                backend_from_settings(settings), db_url=settings.db_url, home=settings.home
+            )
             _local_server = BackgroundServer(app).start()
         return _local_server
 

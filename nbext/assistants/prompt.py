@@ -73,6 +73,10 @@ def request(
     run's first model call only; later calls, which carry the tools' outputs,
     use ``auto``. Forcing every call would make the model call tools forever
     (a loop OpenAI's runs were known for) instead of answering with them.
+    A run forced to a *built-in* tool (``code_interpreter``, ``file_search``)
+    is read as "use this tool, then answer": its later calls use ``none``.
+    Small local models otherwise go on writing calls to the tool as text
+    instead of answering from its result.
     """
     body: dict[str, Any] = {"model": run.model, "messages": messages}
     tools = chat_tools(run.tools, registry)
@@ -81,7 +85,8 @@ def request(
         body["parallel_tool_calls"] = run.parallel_tool_calls
         choice = run.tool_choice
         if not first_call and choice not in (None, "auto", "none"):
-            choice = "auto"
+            builtin = not isinstance(choice, str) and choice.type != "function"
+            choice = "none" if builtin else "auto"
         if choice is not None and not isinstance(choice, str):
             name = (
                 choice.function.name

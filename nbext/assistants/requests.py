@@ -20,7 +20,6 @@ from nbext.assistants.validation import (
     obj,
     string,
     tagged,
-    unsupported,
 )
 
 DETAIL = string(enum=["auto", "low", "high"])
@@ -65,9 +64,16 @@ def tool_resources(*, creating: bool) -> Check:
     """Files for code_interpreter, vector stores for file_search."""
     file_search: dict[str, Check] = {"vector_store_ids": array(string(), max_items=1)}
     if creating:
-        file_search["vector_stores"] = unsupported(
-            "create the vector store with client.vector_stores.create() and pass its id in "
-            "'vector_store_ids'."
+        # A helper that creates a vector store from files, as OpenAI's did.
+        file_search["vector_stores"] = array(
+            obj(
+                {
+                    "file_ids": array(string(), max_items=10_000),
+                    "chunking_strategy": any_object(),
+                    "metadata": metadata(),
+                }
+            ),
+            max_items=1,
         )
     return nullable(
         obj(

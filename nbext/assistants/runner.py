@@ -311,7 +311,10 @@ class Runner:
         tool_calls: list[ToolCall] = []
         pending: list[dict[str, Any]] = []
         outputs = dict(call.record.tool_outputs)
+        failure: str | None = None
         for index, entry in sorted(call.calls.items()):
+            if failure is not None:
+                break  # a call hit a limit: the step fails, later calls do not run
             name = entry["name"]
             if name in function_names:
                 tool_calls.append(
@@ -352,6 +355,7 @@ class Runner:
             self._check(run)
             outputs[entry["id"]] = result.output
             tool_calls.append(result.call)
+            failure = result.error
             streamed = _indexed(
                 {"index": index, **result.call.model_dump(mode="json", exclude_none=True)}
             )
@@ -369,6 +373,8 @@ class Runner:
         call.tool_step = step
         call.record = call.record.model_copy(update={"tool_outputs": outputs})
         self.rt.store.update(PROMPTS, call.record)
+        if failure is not None:
+            raise RunFailure(failure)  # the step (still in progress) is failed with the run
         if not pending:
             return False
         paused = transition(

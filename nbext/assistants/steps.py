@@ -10,11 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 from openai.types import CompletionUsage
-from openai.types.beta.threads import Message, Run
+from openai.types.beta.threads import Message, MessageDeltaEvent, Run
 from openai.types.beta.threads.runs import RunStep
 
 from nbext.assistants.ids import new_id
 from nbext.assistants.lifecycle import Runtime
+from nbext.assistants.tools import Annotated
 from nbext.store import MESSAGES, RUN_STEPS
 
 
@@ -107,11 +108,25 @@ def with_text(message: Message, text: str) -> Message:
 
 
 def end_message(rt: Runtime, message: Message, text: str, *, cut: bool) -> Message:
-    """The final message; ``cut`` when the model stopped at its token limit."""
+    """The final message; ``cut`` when the model stopped at its token limit.
+
+    The tools' annotators see the text first (citations, file paths, plots);
+    what they add is streamed as one last delta before ``message.completed``.
+    """
     now = rt.now()
+    annotated = rt.tools.annotate(message.run_id, text) if message.run_id else Annotated(text)
+    if annotated.text != text or annotated.annotations or annotated.image_file_ids:
+        _publish_additions(rt, message, text, annotated)
+    blocks: list[dict[str, Any]] = [
+        {"type": "text", "text": {"value": annotated.text, "annotations": annotated.annotations}}
+    ]
+    blocks += [
+        {"type": "image_file", "image_file": {"file_id": i}} for i in annotated.image_file_ids
+    ]
     message = Message.model_validate(
         {
-            **with_text(message, text).model_dump(mode="json"),
+            **message.model_dump(mode="json"),
+            "content": blocks,
             "status": "incomplete" if cut else "completed",
             "completed_at": None if cut else now,
             "incomplete_at": now if cut else None,
@@ -124,3 +139,25 @@ def end_message(rt: Runtime, message: Message, text: str, *, cut: bool) -> Messa
         event = "thread.message.incomplete" if cut else "thread.message.completed"
         rt.hub.publish(message.run_id or "", event, message)
     return message
+
+
+def _publish_additions(rt: Runtime, message: Message, text: str, annotated: Annotated) -> None:
+    appended = annotated.text[len(text) :] if annotated.text.startswith(text) else ""
+    content: list[dict[str, Any]] = [
+        {
+            "index": 0,
+            "type": "text",
+            "text": {
+                "value": appended,
+                "annotations": [{"index": i, **a} for i, a in enumerate(annotated.annotations)],
+            },
+        }
+    ]
+    content += [
+        {"index": i + 1, "type": "image_file", "image_file": {"file_id": file_id}}
+        for i, file_id in enumerate(annotated.image_file_ids)
+    ]
+    event = MessageDeltaEvent.model_validate(
+        {"id": message.id, "object": "thread.message.delta", "delta": {"content": content}}
+    )
+    rt.hub.publish(message.run_id or "", "thread.message.delta", event)

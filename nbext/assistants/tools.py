@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from openai.types.beta import Assistant, AssistantTool, Thread
+from openai.types.beta.threads import Message
 from openai.types.beta.threads.runs import ToolCall
 from openai.types.chat import ChatCompletionFunctionToolParam
 
@@ -32,10 +33,58 @@ class ToolContext:
 
 @dataclass(frozen=True)
 class ToolResult:
-    """``output`` goes back to the model; ``call`` is the run step's record of the call."""
+    """``output`` goes back to the model; ``call`` is the run step's record of the call.
+
+    ``error`` set means the call hit a limit (a time-out, the memory cap): the
+    step is recorded with the call as it ended, then marked ``failed`` with this
+    message, and the run fails with it, as a run whose step failed did on OpenAI.
+    """
 
     output: str
     call: ToolCall
+    error: str | None = None
+
+
+@dataclass
+class Annotated:
+    """The final text of an assistant message, and what tools attach to it.
+
+    ``annotations`` are ``file_citation`` / ``file_path`` dicts with indexes
+    into ``text``; ``image_file_ids`` become ``image_file`` content blocks
+    after the text (a code_interpreter plot).
+    """
+
+    text: str
+    annotations: list[dict[str, Any]] = field(default_factory=list)
+    image_file_ids: list[str] = field(default_factory=list)
+
+
+Annotator = Callable[[str, Annotated], Annotated]
+"""``(run_id, message so far) -> message``: may append to the text, never rewrite it."""
+
+
+class ToolHooks:
+    """What the runtime tells the tools about, beyond calls (all no-ops by default).
+
+    The tools use it to wire files: a message's ``attachments`` go to the
+    thread's vector store or code_interpreter, ``tool_resources`` are checked
+    (and ``vector_stores`` helpers created), a deleted thread's sandbox goes.
+    """
+
+    def resolve_tool_resources(self, owner: str, resources: dict[str, Any]) -> dict[str, Any]:
+        """Check a request's ``tool_resources`` (404 for unknown ids); return them resolved."""
+        if (resources.get("file_search") or {}).get("vector_stores"):
+            raise LookupError("no file_search tool is registered to create vector stores")
+        return resources
+
+    def check_attachments(self, owner: str, attachments: list[dict[str, Any]]) -> None:
+        """Refuse (raise an APIError) a message whose attachments name unknown files."""
+
+    def messages_created(self, owner: str, thread_id: str, messages: list[Message]) -> None:
+        """Messages were stored in a thread: wire their attachments."""
+
+    def thread_deleted(self, owner: str, thread_id: str) -> None:
+        """A thread is gone: drop what the tools kept for it."""
 
 
 ToolExecutor = Callable[[str, dict[str, Any], ToolContext], ToolResult]
@@ -85,6 +134,15 @@ class ToolRegistry:
     definitions: dict[str, ChatCompletionFunctionToolParam] = field(
         default_factory=lambda: dict(BUILTIN_DEFINITIONS)
     )
+    annotators: list[Annotator] = field(default_factory=list)
+    hooks: ToolHooks = field(default_factory=ToolHooks)
+
+    def annotate(self, run_id: str, text: str) -> Annotated:
+        """The final form of a run's message: each annotator in turn."""
+        result = Annotated(text)
+        for annotator in self.annotators:
+            result = annotator(run_id, result)
+        return result
 
     def register(
         self,

@@ -3,39 +3,81 @@
 The app holds its backend in ``app.state`` so ``%nbext backend ...`` can swap
 the model under a running in-kernel server without restarting it (see
 :func:`set_backend`).
+
+Files live under a data directory: ``<home>/files`` (uploads and tool
+outputs) and ``<home>/sandboxes`` (code_interpreter working directories).
+``home=None`` (tests, a throwaway server) uses a temporary directory that is
+removed when the app shuts down.
 """
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import APIRouter, Depends, FastAPI
 
 from nbext import __version__
+from nbext.assistants.builtin_tools import BuiltinTools
+from nbext.assistants.files import DEFAULT_MAX_FILE_BYTES, FilesService
 from nbext.assistants.service import AssistantsService
+from nbext.assistants.tools import ToolRegistry
+from nbext.assistants.vector_stores import VectorStoresService
 from nbext.backends.base import ChatBackend
 from nbext.server.auth import require_owner
 from nbext.server.errors import install_error_handlers
-from nbext.server.routes import assistants, chat, runs, threads
+from nbext.server.routes import (
+    assistants,
+    chat,
+    embeddings,
+    files,
+    runs,
+    threads,
+    vector_stores,
+)
 from nbext.store import Store
+from nbext.tools.code_interpreter import Limits
 
 
 def create_app(
-    backend: ChatBackend, *, db_url: str = "sqlite://", api_keys: tuple[str, ...] = ()
+    backend: ChatBackend,
+    *,
+    db_url: str = "sqlite://",
+    api_keys: tuple[str, ...] = (),
+    home: Path | None = None,
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+    code_limits: Limits | None = None,
 ) -> FastAPI:
     """Build the server; ``api_keys`` empty means a single local user.
 
     ``db_url`` is any SQLAlchemy URL; the default keeps everything in memory.
+    ``home`` is the data directory (``NBEXT_HOME``); ``None`` means a temporary
+    one. ``max_file_bytes`` caps uploads; ``code_limits`` are code_interpreter's
+    per-kernel limits (time, memory, processes).
     """
+    scratch = None if home is not None else Path(tempfile.mkdtemp(prefix="nbext-data-"))
+    data_dir = Path(home) if home is not None else scratch
+    assert data_dir is not None
     store = Store(db_url)
-    service = AssistantsService(store, backend)
+    file_service = FilesService(store, data_dir / "files", max_bytes=max_file_bytes)
+    store_service = VectorStoresService(store, file_service)
+    tools = BuiltinTools(
+        store, file_service, store_service, data_dir / "sandboxes", limits=code_limits
+    )
+    service = AssistantsService(store, backend, tools=tools.register(ToolRegistry()))
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
         service.close()
+        tools.shutdown()
+        store_service.close()
         store.close()
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
 
     app = FastAPI(
         title="nbext local OpenAI-compatible server",
@@ -44,6 +86,9 @@ def create_app(
     )
     app.state.backend = backend
     app.state.assistants = service
+    app.state.files = file_service
+    app.state.vector_stores = store_service
+    app.state.tools = tools
     app.state.api_keys = api_keys
     install_error_handlers(app)
 
@@ -53,6 +98,9 @@ def create_app(
     # Before threads: POST /threads/runs must not be read as "modify thread 'runs'".
     v1.include_router(runs.router)
     v1.include_router(threads.router)
+    v1.include_router(files.router)
+    v1.include_router(vector_stores.router)
+    v1.include_router(embeddings.router)
     app.include_router(v1)
 
     @app.get("/health", include_in_schema=False)

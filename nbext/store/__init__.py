@@ -1,15 +1,29 @@
 """Persistence: SDK objects as JSON rows, over any SQLAlchemy URL (SQLite by default)."""
 
-from nbext.store.kinds import ASSISTANTS, MESSAGES, RUN_STEPS, RUNS, THREADS
+from nbext.store.kinds import (
+    ASSISTANTS,
+    FILES,
+    MESSAGES,
+    RUN_STEPS,
+    RUNS,
+    THREADS,
+    VECTOR_STORE_FILE_BATCHES,
+    VECTOR_STORE_FILES,
+    VECTOR_STORES,
+)
 from nbext.store.pages import ListQuery, Page
 from nbext.store.store import Kind, Store
 
 __all__ = [
     "ASSISTANTS",
+    "FILES",
     "MESSAGES",
     "RUNS",
     "RUN_STEPS",
     "THREADS",
+    "VECTOR_STORES",
+    "VECTOR_STORE_FILES",
+    "VECTOR_STORE_FILE_BATCHES",
     "Kind",
     "ListQuery",
     "Page",

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from openai.types import FileObject, VectorStore
 from openai.types.beta import Assistant, Thread
 from openai.types.beta.threads import Message, Run
 from openai.types.beta.threads.runs import RunStep
+from openai.types.vector_stores import VectorStoreFile, VectorStoreFileBatch
 
 from nbext.store import tables
 from nbext.store.store import Kind
@@ -14,3 +16,10 @@ THREADS = Kind(tables.threads, Thread, "thread")
 MESSAGES = Kind(tables.messages, Message, "message")
 RUNS = Kind(tables.runs, Run, "run")
 RUN_STEPS = Kind(tables.run_steps, RunStep, "run step")
+
+FILES = Kind(tables.files, FileObject, "file")
+VECTOR_STORES = Kind(tables.vector_stores, VectorStore, "vector store")
+VECTOR_STORE_FILES = Kind(tables.vector_store_files, VectorStoreFile, "vector store file")
+VECTOR_STORE_FILE_BATCHES = Kind(
+    tables.vector_store_file_batches, VectorStoreFileBatch, "vector store file batch"
+)

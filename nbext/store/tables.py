@@ -12,7 +12,17 @@ order two objects created in the same second, and pagination must be stable.
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Column, Integer, MetaData, String, Table
+from sqlalchemy import (
+    JSON,
+    Column,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
 
 metadata = MetaData()
 
@@ -43,3 +53,42 @@ runs = _object_table("runs", _ref("thread_id"), Column("status", String(32), ind
 run_steps = _object_table("run_steps", _ref("thread_id"), _ref("run_id"))
 run_prompts = _object_table("run_prompts", _ref("thread_id"), _ref("run_id"))
 run_contexts = _object_table("run_contexts", _ref("thread_id"), _ref("run_id"))
+
+# Files and vector stores (file_search, code_interpreter). A file may sit in
+# several vector stores, so a vector store file's ``id`` (the file's id) is
+# unique only within its store: that table is built by hand, not by
+# ``_object_table``.
+files = _object_table("files", Column("purpose", String(32), index=True))
+vector_stores = _object_table("vector_stores")
+vector_store_files = Table(
+    "vector_store_files",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("id", String(64), nullable=False, index=True),
+    Column("owner", String(255), nullable=False, index=True),
+    Column("created_at", Integer, nullable=False),
+    _ref("vector_store_id"),
+    _ref("batch_id"),
+    Column("status", String(32), index=True),
+    Column("usage_bytes", Integer, nullable=False, default=0),
+    Column("data", JSON, nullable=False),
+    UniqueConstraint("vector_store_id", "id"),
+)
+vector_store_file_batches = _object_table(
+    "vector_store_file_batches", _ref("vector_store_id"), Column("status", String(32))
+)
+# One row per chunk: the text and its MiniLM vector (384 little-endian float32).
+vector_store_chunks = Table(
+    "vector_store_chunks",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    _ref("vector_store_id"),
+    Column("file_id", String(64), nullable=False, index=True),
+    Column("filename", String(1024), nullable=False),
+    Column("chunk_index", Integer, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("embedding", LargeBinary, nullable=False),
+)
+# The passages a file_search call found, kept apart from the run step: OpenAI
+# returns them only when ``include`` asks for them.
+file_search_contents = _object_table("file_search_contents", _ref("run_id"))

@@ -97,7 +97,9 @@ async def retrieve_run_step(
     thread_id: str, run_id: str, step_id: str, request: Request, owner: str = Depends(require_owner)
 ) -> Any:
     return dump(
-        await call(service(request).retrieve_run_step, owner, thread_id, run_id, step_id)
+        await call(
+            service(request).retrieve_run_step, owner, thread_id, run_id, step_id, query(request)
+        )
     )
 
 
