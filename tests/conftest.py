@@ -10,6 +10,8 @@ from collections.abc import Iterator
 
 import openai
 import pytest
+from IPython.core.interactiveshell import InteractiveShell
+from IPython.testing.globalipapp import get_ipython, start_ipython
 
 from nbext.backends.embedded import EmbeddedBackend
 from nbext.config import Settings
@@ -28,6 +30,14 @@ WEATHER_TOOL = {
         },
     },
 }
+
+
+@pytest.fixture(scope="session")
+def ipython_shell() -> InteractiveShell:
+    """One IPython shell for the whole session (IPython allows one), with the kit loaded."""
+    shell = start_ipython() or get_ipython()
+    shell.run_line_magic("load_ext", "nbext")
+    return shell
 
 
 @pytest.fixture(scope="session")

@@ -8,12 +8,10 @@ widgets draw) and the static HTML a saved notebook keeps.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
-from IPython.testing.globalipapp import start_ipython
 from IPython.utils.capture import CapturedIO, capture_output
 from openai.types.beta.threads import Run
 
@@ -37,11 +35,9 @@ def broken_weather(city: str) -> dict:
 
 
 @pytest.fixture(scope="module")
-def shell() -> Iterator[InteractiveShell]:
-    ip = start_ipython()
-    ip.run_line_magic("load_ext", "nbext")
-    ip.run_cell(FUNCTIONS)
-    yield ip
+def shell(ipython_shell: InteractiveShell) -> InteractiveShell:
+    ipython_shell.run_cell(FUNCTIONS)
+    return ipython_shell
 
 
 @pytest.fixture(scope="module")

@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
-from IPython.testing.globalipapp import start_ipython
 from IPython.utils.capture import CapturedIO, capture_output
 from openai.types.chat import ChatCompletion
 
 
 @pytest.fixture(scope="module")
-def shell() -> Iterator[InteractiveShell]:
-    ip = start_ipython()
-    ip.run_line_magic("load_ext", "nbext")
-    yield ip
+def shell(ipython_shell: InteractiveShell) -> InteractiveShell:
+    return ipython_shell
 
 
 def run(shell: InteractiveShell, source: str) -> tuple[CapturedIO, object]:

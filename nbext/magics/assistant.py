@@ -43,7 +43,8 @@ from nbext.widgets.run_timeline import RunTimeline
 DRILLS = ("cancel", "expire", "fail", "incomplete")
 DRILL_MODEL = "nbext-drill-no-such-model"
 """A model name no backend serves: the run fails in the worker, with last_error."""
-DRILL_EXPIRES_IN = 3
+DRILL_EXPIRES_IN = 10
+"""Long enough for the forced tool call to arrive on a busy machine, short enough to watch."""
 LONG_ANSWER = (
     "You write very long, detailed answers: at least 1000 words, in many paragraphs, "
     "whatever the question."
@@ -102,7 +103,11 @@ class AssistantMagics(Magics):
     @argument("--files", metavar="PATH", nargs="+", help="upload these files and attach them")
     @argument("--thread", metavar="NAME", help="thread name, a thread id, or `new`")
     @argument("--functions", metavar="LIST", help="Python functions f,g offered as function tools")
-    @argument("--tool-choice", metavar="CHOICE", help="auto, required, none or a function name")
+    @argument(
+        "--tool-choice",
+        metavar="CHOICE",
+        help="auto, required, none, code_interpreter, file_search or a function name",
+    )
     @argument("--manual", action="store_true", help="stop at requires_action; submit by hand")
     @argument("--truncation", metavar="auto|last:N", help="truncation strategy of the run")
     @argument("--max-prompt-tokens", type=int, help="prompt token budget of the run (>= 256)")
@@ -236,11 +241,12 @@ class AssistantMagics(Magics):
         params.update({k: v for k, v in optional.items() if v is not None})
         if args.tool_choice:
             choice = args.tool_choice
-            params["tool_choice"] = (
-                choice
-                if choice in ("auto", "required", "none")
-                else {"type": "function", "function": {"name": choice}}
-            )
+            if choice in ("auto", "required", "none"):
+                params["tool_choice"] = choice
+            elif choice in FILE_TOOLS:
+                params["tool_choice"] = {"type": choice}
+            else:
+                params["tool_choice"] = {"type": "function", "function": {"name": choice}}
         if args.drill == "fail":
             params["model"] = DRILL_MODEL
         elif args.drill == "incomplete":
