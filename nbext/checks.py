@@ -205,3 +205,115 @@ def check_tool_outputs(
             "(json.loads(call.function.arguments))."
         )
     return "Well done: one JSON output per call, each tied to its call id."
+
+
+def check_footnotes(with_footnotes: Callable[[Any, dict[str, str]], Any]) -> str:
+    """06: ``with_footnotes(text, names)`` turns file_citation markers into numbered notes."""
+    from openai.types.beta.threads import Text
+
+    parts = [
+        ("Dogs come on Wednesdays", "【0:3†handbook.md】", "file-hb"),
+        (" and cats stay home", "【0:4†pets.md】", "file-pets"),
+    ]
+    link = "sandbox:/mnt/data/days.csv"
+    value, annotations = "", []
+    for before, marker, file_id in parts:
+        value += before
+        annotations.append(
+            {
+                "type": "file_citation",
+                "text": marker,
+                "start_index": len(value),
+                "end_index": len(value) + len(marker),
+                "file_citation": {"file_id": file_id},
+            }
+        )
+        value += marker
+    value += ". See [days.csv]("
+    annotations.append(
+        {
+            "type": "file_path",
+            "text": link,
+            "start_index": len(value),
+            "end_index": len(value) + len(link),
+            "file_path": {"file_id": "file-csv"},
+        }
+    )
+    value += link + ")."
+    cited = Text.model_validate({"value": value, "annotations": annotations})
+    plain = Text.model_validate({"value": "No sources here.", "annotations": []})
+    names = {"file-hb": "handbook.md", "file-pets": "pets.md", "file-csv": "days.csv"}
+    expected = (
+        "Dogs come on Wednesdays[1] and cats stay home[2]. See [days.csv](" + link + ").",
+        ["handbook.md", "pets.md"],
+    )
+    try:
+        got = with_footnotes(cited, dict(names))
+        got_plain = with_footnotes(plain, dict(names))
+    except Exception as error:  # the learner's code: report, don't raise
+        return f"Not yet: with_footnotes raised {type(error).__name__}: {error}."
+    if not isinstance(got, (tuple, list)) or len(got) != 2:
+        return f"Not yet: return a pair (body, notes), not {got!r:.80}."
+    body, notes = got
+    if not isinstance(body, str):
+        return "Not yet: the first item should be the answer's text with [1], [2] in it."
+    if "【" in body:
+        return (
+            "Not yet: a marker 【…】 is still in the answer; replace each citation's text "
+            "(value[a.start_index:a.end_index])."
+        )
+    if link not in body:
+        return "Not yet: only file_citation annotations become footnotes; leave the file link."
+    if body != expected[0]:
+        return f"Not yet: expected {expected[0]!r}, got {body!r:.120}."
+    if not isinstance(notes, (list, tuple)) or list(notes) != expected[1]:
+        return f"Not yet: the notes should be the cited files' names in order, {expected[1]}."
+    if not isinstance(got_plain, (tuple, list)) or list(got_plain) not in (
+        [plain.value, []],
+        [plain.value, ()],
+    ):
+        return "Not yet: an answer without citations should come back as it is, with no notes."
+    return "Well done: each marker became a numbered footnote naming its file."
+
+
+def check_sum_of_squares(steps: Any) -> str:
+    """07: a run whose code_interpreter step printed the sum of the squares of 1..100."""
+    try:
+        steps = list(steps or [])
+    except TypeError:
+        steps = []
+    if not steps or not all(hasattr(s, "step_details") for s in steps):
+        return (
+            "Not yet: pass the run's steps: "
+            "client.beta.threads.runs.steps.list(run.id, thread_id=...).data."
+        )
+    calls = [
+        call
+        for step in steps
+        if step.type == "tool_calls"
+        for call in step.step_details.tool_calls
+        if call.type == "code_interpreter"
+    ]
+    if not calls:
+        return (
+            "Not yet: no code_interpreter call among these steps; "
+            "force one with tool_choice={'type': 'code_interpreter'}."
+        )
+    failed = [s for s in steps if s.status == "failed"]
+    if failed:
+        reason = getattr(failed[0].last_error, "message", "no reason given")
+        return f"Not yet: a step failed ({reason}); look at the code it ran and try again."
+    logs = "".join(
+        output.logs
+        for call in calls
+        for output in call.code_interpreter.outputs
+        if output.type == "logs"
+    )
+    if not logs.strip():
+        return "Not yet: the code printed nothing; ask for print(...) in your message."
+    if "338350" not in logs:
+        return (
+            f"Not yet: the code printed {logs.strip()!r:.60}; "
+            "that is not the sum of the squares of 1 to 100."
+        )
+    return "Well done: the sandbox ran the code and printed 338350; the model did not guess it."

@@ -22,6 +22,7 @@ from typing import Any, Literal
 from openai.types.beta.threads import Message, Run
 from openai.types.beta.threads.runs import RunStep
 
+from nbext.assistants import workers
 from nbext.assistants.context_window import TokenCounter
 from nbext.assistants.events import FINAL_EVENTS, EventHub
 from nbext.assistants.records import PROMPTS
@@ -143,6 +144,7 @@ def finish(
         if status in stamp:
             changes[stamp[status]] = now
         rt.cancel_requests.discard(run_id)
+        workers.release(rt.store, run_id)
         return transition(rt, run_id, status, only_from, **_validated(run, changes))
 
 
@@ -154,8 +156,14 @@ def expire_if_due(rt: Runtime, run: Run) -> Run:
 
 
 def recover(rt: Runtime) -> None:
-    """At start-up: runs a dead process was executing can never finish, so say so."""
+    """At start-up: runs a dead process was executing can never finish, so say so.
+
+    Runs another live process is executing (another kernel's server on the
+    same database) are left to it.
+    """
     for run in rt.store.all(RUNS, status=(*WORKING, "requires_action")):
+        if run.status in WORKING and workers.executed_elsewhere(rt.store, run.id):
+            continue
         overdue = run.expires_at is not None and rt.now() > run.expires_at
         if overdue:
             finish(rt, run.id, "expired", ACTIVE)

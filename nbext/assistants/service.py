@@ -25,7 +25,7 @@ from openai.types.beta.threads.runs import RunStep
 from openai.types.beta.threads.runs.file_search_tool_call import FileSearchResultContent
 from pydantic import BaseModel
 
-from nbext.assistants import lifecycle, objects, requests
+from nbext.assistants import lifecycle, objects, requests, workers
 from nbext.assistants.events import Event, RunChannel
 from nbext.assistants.ids import new_id
 from nbext.assistants.lifecycle import ACTIVE, Runtime, expire_if_due, finish, transition
@@ -371,6 +371,7 @@ class AssistantsService:
                 channel.publish("thread.created", created_thread)
             channel.publish("thread.run.created", run)
             channel.publish("thread.run.queued", run)
+        workers.claim(self.rt.store, run.id)
         self._pool.submit(self._runner.execute, run.id, owner, channel)
         return run, channel
 
@@ -469,6 +470,7 @@ class AssistantsService:
                 self.rt, run_id, "queued", ("requires_action",), required_action=None
             )
             assert resumed is not None  # the lock is held and the status was checked
+        workers.claim(self.rt.store, run_id)
         self._pool.submit(self._runner.execute, run_id, owner, channel)
         return resumed, channel
 

@@ -402,12 +402,13 @@ class AssistantMagics(Magics):
         for call in calls:
             self.book.submitted_by[call.id] = "you (%assistant submit)"
         self.book.pending = None
+        entry = self.book.lookup(thread_id) or ThreadEntry(thread_id, thread_id)
         live = RunPanel()
         self.last_panel = live
+        live.thread.title = f"thread {entry.name}"
         live.run = run
         live.timeline.run_id = run.id
         run = stream_into(live, submit_stream(self.client, run, outputs), PanelHandler(live))
-        entry = self.book.lookup(thread_id) or ThreadEntry(thread_id, thread_id)
         if run.status == "requires_action":
             self._await_outputs(live, run)
         finish_panel(self.client, live, run, self.files, entry.usage, self.book.submitted_by)

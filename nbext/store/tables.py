@@ -92,3 +92,11 @@ vector_store_chunks = Table(
 # The passages a file_search call found, kept apart from the run step: OpenAI
 # returns them only when ``include`` asks for them.
 file_search_contents = _object_table("file_search_contents", _ref("run_id"))
+# Which process executes each unfinished run: several kernels may serve the
+# same database, and a server starting up must fail only the runs of dead ones.
+run_workers = Table(
+    "run_workers",
+    metadata,
+    Column("run_id", String(64), primary_key=True),
+    Column("worker", String(255), nullable=False),
+)

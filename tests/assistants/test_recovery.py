@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import threading
+
+from sqlalchemy import update
 
 from nbext.assistants import AssistantsService
 from nbext.store import RUNS, Store
+from nbext.store.tables import run_workers
 
 from .helpers import OWNER, WEATHER, FakeClock, wait_run
 from .scripted_backend import Reply, ScriptedBackend
@@ -48,6 +53,32 @@ def test_runs_of_a_dead_process_fail_or_expire(db_url, clock: FakeClock):
         # (read straight from the store: recovery, not a lazy check on retrieve, expired it)
         assert third.rt.store.get(RUNS, None, waiting.id).status == "expired"
         third.close()
+    finally:
+        gate.set()
+        first.close()
+
+
+def test_runs_of_another_live_process_are_left_alone(db_url, clock: FakeClock):
+    """Two kernels on one database: a server starting must not fail the other's runs."""
+    gate = threading.Event()
+    backend = ScriptedBackend()
+    first = AssistantsService(Store(db_url), backend, clock=clock)
+    try:
+        assistant = first.create_assistant(OWNER, {"model": "scripted"})
+        thread = first.create_thread(OWNER, {"messages": [{"role": "user", "content": "b"}]})
+        backend.script(Reply(text="still working", gate=gate))
+        busy = first.create_run(OWNER, thread.id, {"assistant_id": assistant.id})
+        assert backend.streaming.wait(5)
+        # As if another live process (this test's parent) had claimed the run.
+        with first.rt.store.engine.begin() as conn:
+            conn.execute(
+                update(run_workers)
+                .where(run_workers.c.run_id == busy.id)
+                .values(worker=f"{socket.gethostname()}:{os.getppid()}")
+            )
+        second = AssistantsService(Store(db_url), ScriptedBackend(), clock=clock)
+        assert second.retrieve_run(OWNER, thread.id, busy.id).status == "in_progress"
+        second.close()
     finally:
         gate.set()
         first.close()
