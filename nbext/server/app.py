@@ -45,7 +45,7 @@ from nbext.tools.code_interpreter import Limits
 def create_app(
     backend: ChatBackend,
     *,
-    db_url: str = "sqlite://",
+    db_url: str | None = None,
     api_keys: tuple[str, ...] = (),
     home: Path | None = None,
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
@@ -53,7 +53,9 @@ def create_app(
 ) -> FastAPI:
     """Build the server; ``api_keys`` empty means a single local user.
 
-    ``db_url`` is any SQLAlchemy URL; the default keeps everything in memory.
+    ``db_url`` is any SQLAlchemy URL; ``None`` means a SQLite file in the data
+    directory (a file, not ``sqlite://``: an in-memory database is one shared
+    connection, which the server's threads cannot use at once safely).
     ``home`` is the data directory (``NBEXT_HOME``); ``None`` means a temporary
     one. ``max_file_bytes`` caps uploads; ``code_limits`` are code_interpreter's
     per-kernel limits (time, memory, processes).
@@ -61,7 +63,7 @@ def create_app(
     scratch = None if home is not None else Path(tempfile.mkdtemp(prefix="nbext-data-"))
     data_dir = Path(home) if home is not None else scratch
     assert data_dir is not None
-    store = Store(db_url)
+    store = Store(db_url or f"sqlite:///{data_dir / 'nbext.sqlite3'}")
     file_service = FilesService(store, data_dir / "files", max_bytes=max_file_bytes)
     store_service = VectorStoresService(store, file_service)
     tools = BuiltinTools(
