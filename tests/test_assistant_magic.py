@@ -11,8 +11,9 @@ import uuid
 from pathlib import Path
 
 import pytest
+from cell_output import run, shown
 from IPython.core.interactiveshell import InteractiveShell
-from IPython.utils.capture import CapturedIO, capture_output
+from IPython.utils.capture import CapturedIO
 from openai.types.beta.threads import Run
 
 from nbext.magics.assistant import AssistantMagics
@@ -49,16 +50,6 @@ def magics(shell: InteractiveShell) -> AssistantMagics:
 def tutor() -> str:
     """A fresh assistant name per session: the database may be shared."""
     return f"tutor-{uuid.uuid4().hex[:8]}"
-
-
-def run(shell: InteractiveShell, source: str) -> tuple[CapturedIO, object]:
-    with capture_output() as captured:
-        result = shell.run_cell(source)
-    return captured, result
-
-
-def shown(captured: CapturedIO) -> str:
-    return "\n".join(str(o.data.get("text/plain", "")) for o in captured.outputs) + captured.stdout
 
 
 def final_html(captured: CapturedIO) -> str:

@@ -5,24 +5,15 @@ from __future__ import annotations
 import json
 
 import pytest
+from cell_output import run, shown
 from IPython.core.interactiveshell import InteractiveShell
-from IPython.utils.capture import CapturedIO, capture_output
+from IPython.utils.capture import CapturedIO
 from openai.types.chat import ChatCompletion
 
 
 @pytest.fixture(scope="module")
 def shell(ipython_shell: InteractiveShell) -> InteractiveShell:
     return ipython_shell
-
-
-def run(shell: InteractiveShell, source: str) -> tuple[CapturedIO, object]:
-    with capture_output() as captured:
-        result = shell.run_cell(source)
-    return captured, result
-
-
-def shown(captured: CapturedIO) -> str:
-    return "\n".join(str(o.data.get("text/plain", "")) for o in captured.outputs) + captured.stdout
 
 
 def test_history_is_a_visible_list_resent_every_turn(shell: InteractiveShell) -> None:

@@ -1,6 +1,6 @@
 """The request bodies each endpoint accepts, as published in OpenAI's OpenAPI contract.
 
-Limits come from the contract (``/work/shared/reference``): 128 tools on an
+Limits come from the contract (``tests/reference``): 128 tools on an
 assistant but 20 as a per-run override, names up to 256 characters,
 instructions up to 256,000, token budgets of at least 256, and so on.
 """
