@@ -11,7 +11,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from cell_output import run, shown
+from cell_output import assert_one_short_error, run, shown
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import CapturedIO
 from openai.types.beta.threads import Run
@@ -251,8 +251,7 @@ def test_mistakes_give_one_short_message(
 ) -> None:
     captured, result = run(shell, source)
     assert result.success
-    assert "nbext error" in shown(captured) and expected in shown(captured)
-    assert "Traceback" not in shown(captured)
+    assert_one_short_error(captured, expected)
 
 
 @pytest.mark.parametrize(
