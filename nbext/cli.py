@@ -45,6 +45,12 @@ def _model(_: argparse.Namespace) -> int:
     return 0
 
 
+def _doctor(args: argparse.Namespace) -> int:
+    from nbext.doctor import run
+
+    return run(quick=args.quick, as_json=args.json)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="nbext", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -55,6 +61,11 @@ def main(argv: list[str] | None = None) -> int:
     serve.set_defaults(run=_serve)
     model = commands.add_parser("model", help="assemble, verify and load the embedded model")
     model.set_defaults(run=_model)
+    doctor = commands.add_parser("doctor", help="check what the tutorials and the tests need")
+    from nbext.doctor import add_arguments as doctor_arguments
+
+    doctor_arguments(doctor)
+    doctor.set_defaults(run=_doctor)
     args = parser.parse_args(argv)
     try:
         return args.run(args)

@@ -2,51 +2,38 @@
 
 The magics and the tutorials talk to the server exactly as a learner's own
 code would: through the official client, over HTTP. With ``NBEXT_SERVER_URL``
-set that is a shared ``nbext serve``; otherwise a server is started inside
-this process on first use and kept for the life of the kernel.
+set that is a shared ``nbext serve``; otherwise it is this user's local server
+process (:mod:`nbext.local_server`), started on first use and shared by every
+kernel of the user.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import warnings
 
 import openai
 
-from nbext.backends import backend_from_settings
+from nbext import local_server
 from nbext.config import Settings
-from nbext.server.app import create_app
-from nbext.server.runner import BackgroundServer
 
-LOCAL_KEY = "nbext-local"
-"""The openai client insists on a key; the in-process server needs none."""
-
-_lock = threading.Lock()
-_local_server: BackgroundServer | None = None
-
-
-def local_server(settings: Settings | None = None) -> BackgroundServer:
-    """This process's server, started on the first call."""
-    global _local_server
-    with _lock:
-        if _local_server is None:
-            settings = settings or Settings.from_env()
-            settings.home.mkdir(parents=True, exist_ok=True)
-            app = create_app(
-                backend_from_settings(settings), db_url=settings.db_url, home=settings.home
-            )
-            _local_server = BackgroundServer(app).start()
-        return _local_server
-
-
-def running_local_server() -> BackgroundServer | None:
-    """The in-process server if one was started, without starting one."""
-    return _local_server
+SHARED_PLACEHOLDER_KEY = "nbext-no-key"
+"""The openai client insists on a key; a keyless shared server ignores it."""
 
 
 def server_url(settings: Settings | None = None) -> str:
+    """Where the kit's server is; starts the local one if it is not running."""
     settings = settings or Settings.from_env()
-    return settings.server_url or local_server(settings).base_url
+    return settings.server_url or local_server.ensure(settings).base_url
+
+
+def api_key(settings: Settings | None = None) -> str:
+    """The key to send: the shared server's, or this user's local-server key."""
+    settings = settings or Settings.from_env()
+    if settings.server_url:
+        return settings.api_key or SHARED_PLACEHOLDER_KEY
+    return local_server.server_key(settings)
 
 
 def quiet_assistants_deprecation() -> None:
@@ -68,6 +55,50 @@ def make_client(settings: Settings | None = None, **options: object) -> openai.O
     settings = settings or Settings.from_env()
     return openai.OpenAI(
         base_url=server_url(settings),
-        api_key=settings.api_key or LOCAL_KEY,
+        api_key=api_key(settings),
         **options,  # type: ignore[arg-type]
     )
+
+
+def warm_up(settings: Settings | None = None) -> None:
+    """Find or start the local server on a background thread; returns at once.
+
+    A failure is left for the first magic to report, with its reason.
+    """
+    settings = settings or Settings.from_env()
+    if settings.server_url:
+        return
+
+    def start() -> None:
+        with contextlib.suppress(Exception):
+            local_server.ensure(settings)
+
+    threading.Thread(target=start, daemon=True, name="nbext-warm-up").start()
+
+
+class SharedClient:
+    """The magics' one client, which follows the local server across restarts.
+
+    Each call checks (cheaply: a pid, no request) that the server still runs;
+    if it died, the next magic starts a new one and gets a client for it.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._client: openai.OpenAI | None = None
+
+    def get(self) -> openai.OpenAI:
+        settings = Settings.from_env()
+        url = server_url(settings)
+        with self._lock:
+            if self._client is None or str(self._client.base_url).rstrip("/") != url:
+                self._client = make_client(settings)
+            return self._client
+
+    @property
+    def base_url(self) -> str | None:
+        """Where the last client pointed (for error messages)."""
+        return str(self._client.base_url) if self._client else None
+
+
+shared_client = SharedClient()

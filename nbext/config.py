@@ -33,6 +33,12 @@ class Settings:
     """An already running ``nbext serve``; ``None`` starts one inside the kernel."""
     api_key: str | None
     """The key a shared server requires (and the key the client sends)."""
+    threads: int | None = None
+    """llama.cpp threads (generation and prompt); ``None``: every core this
+    process may run on (``NBEXT_THREADS``; see benchmarks/README.md)."""
+    server_idle_s: float = 3600.0
+    """The per-user local server stops after this long without a request
+    (``NBEXT_SERVER_IDLE_S``); the next magic starts it again."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -46,8 +52,39 @@ class Settings:
             db_url=env.get("NBEXT_DB_URL") or f"sqlite:///{home / 'nbext.sqlite3'}",
             server_url=env.get("NBEXT_SERVER_URL") or None,
             api_key=env.get("NBEXT_API_KEY") or None,
+            threads=_positive_int(env, "NBEXT_THREADS"),
+            server_idle_s=float(env.get("NBEXT_SERVER_IDLE_S") or 3600.0),
         )
+
+    def as_environ(self) -> dict[str, str]:
+        """These settings as the variables :meth:`from_env` reads (for a child process)."""
+        values = {
+            "NBEXT_HOME": str(self.home),
+            "NBEXT_BACKEND_URL": self.backend_url,
+            "NBEXT_BACKEND_KEY": self.backend_key,
+            "NBEXT_MODEL": self.model,
+            "NBEXT_DB_URL": self.db_url,
+            "NBEXT_SERVER_URL": self.server_url,
+            "NBEXT_API_KEY": self.api_key,
+            "NBEXT_THREADS": str(self.threads) if self.threads else None,
+            "NBEXT_SERVER_IDLE_S": str(self.server_idle_s),
+        }
+        return {name: value or "" for name, value in values.items()}
 
     @property
     def model_dir(self) -> Path:
         return self.home / "models"
+
+    @property
+    def run_dir(self) -> Path:
+        """The per-user local server's key, address and log (mode 0700)."""
+        return self.home / "run"
+
+
+def _positive_int(environ: Mapping[str, str], name: str) -> int | None:
+    value = environ.get(name)
+    if not value:
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"{name} must be a positive whole number, not {value!r}.")
+    return int(value)

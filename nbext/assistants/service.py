@@ -26,6 +26,7 @@ from openai.types.beta.threads.runs.file_search_tool_call import FileSearchResul
 from pydantic import BaseModel
 
 from nbext.assistants import lifecycle, objects, requests, workers
+from nbext.assistants.context_window import TokenCounter
 from nbext.assistants.events import Event, RunChannel
 from nbext.assistants.ids import new_id
 from nbext.assistants.lifecycle import ACTIVE, Runtime, expire_if_due, finish, transition
@@ -63,6 +64,17 @@ class AssistantsService:
         self._runner = Runner(self.rt)
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="nbext-run")
         lifecycle.recover(self.rt)
+
+    def use_backend(self, backend: ChatBackend) -> None:
+        """Serve later runs with ``backend``, and drop what the old one measured.
+
+        The token counter and every message's cached ``token_count`` belong to
+        the tokenizer that counted them; a new backend counts afresh.
+        """
+        with self.rt.lock:
+            self.rt.backend = backend
+            self.rt.tokens = TokenCounter(backend)
+            self.rt.store.set_columns_everywhere(MESSAGES, token_count=None)
 
     def close(self) -> None:
         """Stop taking runs and wait for the running ones to reach a pause or an end."""

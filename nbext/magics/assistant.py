@@ -24,7 +24,7 @@ from nbext import client as kit_client
 from nbext.assistants.lifecycle import EXPIRES_IN_KEY
 from nbext.errors import APIError
 from nbext.magics.assistant_book import AssistantBook, ThreadEntry
-from nbext.magics.chat import describe_failure, parse_flags
+from nbext.magics.chat import DROPPED_CONNECTION, describe_failure, parse_flags
 from nbext.magics.function_tools import function_tool
 from nbext.magics.run_inspect import FileCache, as_json
 from nbext.magics.run_live import (
@@ -77,7 +77,6 @@ class AssistantMagics(Magics):
 
     def __init__(self, shell: Any) -> None:
         super().__init__(shell)
-        self._client: openai.OpenAI | None = None
         self._files: FileCache | None = None
         self.book = AssistantBook()
         self.last_panel: RunPanel | None = None
@@ -85,14 +84,13 @@ class AssistantMagics(Magics):
 
     @property
     def client(self) -> openai.OpenAI:
-        if self._client is None:
-            self._client = kit_client.make_client()
-        return self._client
+        return kit_client.shared_client.get()
 
     @property
     def files(self) -> FileCache:
-        if self._files is None:
-            self._files = FileCache(self.client)
+        client = self.client
+        if self._files is None or self._files.client is not client:
+            self._files = FileCache(client)
         return self._files
 
     @magic_arguments()
@@ -128,8 +126,8 @@ class AssistantMagics(Magics):
                 self._line(line)
             else:
                 self._cell(line, cell)
-        except (openai.OpenAIError, APIError) as error:
-            show_error(describe_failure(error, str(self.client.base_url)))
+        except (openai.OpenAIError, APIError, *DROPPED_CONNECTION) as error:
+            show_error(describe_failure(error, kit_client.shared_client.base_url))
 
     # -- %%assistant ---------------------------------------------------------
 

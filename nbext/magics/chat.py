@@ -8,9 +8,10 @@ a plain list in their namespace that they can print, edit and see resent.
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import shlex
 import time
-from dataclasses import replace
 from typing import Any
 
 import openai
@@ -20,10 +21,9 @@ from IPython.core.magic_arguments import argument, magic_arguments
 from IPython.display import display
 
 from nbext import client as kit_client
-from nbext.backends import backend_from_settings
+from nbext import local_server
 from nbext.config import Settings
 from nbext.errors import APIError
-from nbext.server.app import set_backend
 from nbext.widgets.chat_view import ChatFigures, StreamingMarkdown, markdown_bundle
 from nbext.widgets.notice import show_error
 
@@ -40,12 +40,38 @@ def parse_flags(magic: Any, line: str, name: str) -> Any:
         raise UsageError(f"{name}: {error}. Run `{name}?` to see its flags.") from None
 
 
+def _transport_errors() -> tuple[type[Exception], ...]:
+    """What the SDK lets through when the server vanishes in the middle of a
+    stream: it wraps failures to connect, not a connection that drops while a
+    response is read. openai 3.x speaks through ``httpx2``, older ones ``httpx``."""
+    found = []
+    for name in ("httpx2", "httpx"):
+        with contextlib.suppress(ImportError):
+            found.append(importlib.import_module(name).TransportError)
+    return tuple(found)
+
+
+DROPPED_CONNECTION = _transport_errors()
+
+
 def describe_failure(error: Exception, base_url: str | None) -> str:
     """One sentence for a failed call: what happened and what to do."""
-    if isinstance(error, openai.APIConnectionError):
+    if isinstance(error, (openai.APIConnectionError, *DROPPED_CONNECTION)):
+        settings = Settings.from_env()
+        if settings.server_url:
+            return (
+                f"cannot reach the nbext server at {base_url}: check that `nbext serve` "
+                "is running there (NBEXT_SERVER_URL)."
+            )
+        how = local_server.why_stopped(settings)
+        if how:
+            return (
+                f"the local nbext server stopped ({how}) while answering. Your variables "
+                "are intact and threads are kept: run the cell again to start a new server."
+            )
         return (
-            f"cannot reach the nbext server at {base_url}. If NBEXT_SERVER_URL is set, "
-            "check that `nbext serve` is running there; otherwise restart the kernel."
+            f"lost the connection to the local nbext server at {base_url}; "
+            "run the cell again."
         )
     if isinstance(error, openai.APIStatusError):
         body = error.body if isinstance(error.body, dict) else {}
@@ -65,14 +91,11 @@ class NbextMagics(Magics):
 
     def __init__(self, shell: Any) -> None:
         super().__init__(shell)
-        self._client: openai.OpenAI | None = None
         self._chat_usage: dict[str, list[dict[str, Any]]] = {}
 
     @property
     def client(self) -> openai.OpenAI:
-        if self._client is None:
-            self._client = kit_client.make_client()
-        return self._client
+        return kit_client.shared_client.get()
 
     # -- %%chat -----------------------------------------------------------
 
@@ -129,9 +152,8 @@ class NbextMagics(Magics):
 
         try:
             completion, timing = self._send(request, stream=not args.no_stream, as_json=args.json)
-        except (openai.OpenAIError, APIError) as error:
-            base_url = str(self._client.base_url) if self._client else None
-            show_error(describe_failure(error, base_url))
+        except (openai.OpenAIError, APIError, *DROPPED_CONNECTION) as error:
+            show_error(describe_failure(error, kit_client.shared_client.base_url))
             return
 
         answer = completion.choices[0].message.content or ""
@@ -242,20 +264,21 @@ class NbextMagics(Magics):
 
     def _show_status(self) -> None:
         settings = Settings.from_env()
-        server = kit_client.running_local_server()
+        facts = self.client.get("/nbext/status", cast_to=object)
+        assert isinstance(facts, dict)
         if settings.server_url:
-            backend_line = "whatever the shared server runs (see its /health)"
-            url = settings.server_url
+            where = f"shared: {settings.server_url}"
         else:
-            backend = server.app.state.backend if server else backend_from_settings(settings)
-            backend_line = f"{backend.description}; model {backend.default_model}"
-            url = server.base_url if server else "not started yet (starts on first use)"
+            where = f"{self.client.base_url} (pid {facts.get('pid')}, shared by your kernels)"
         rows = {
-            "backend": backend_line,
-            "server": url,
+            "backend": f"{facts.get('backend')}; model {facts.get('model')}",
+            "server": where,
             "cache": str(settings.home),
             "database": settings.db_url,
         }
+        if facts.get("threads"):
+            rows["threads"] = str(facts["threads"])
+        rows["doctor"] = doctor_summary(settings)
         text = "\n".join(f"{k:>9}: {v}" for k, v in rows.items())
         display({"text/plain": text, "text/markdown": _markdown_table(rows)}, raw=True)
 
@@ -268,18 +291,17 @@ class NbextMagics(Magics):
             )
         if not target:
             raise APIError("say which backend: `%nbext backend embedded` or `%nbext backend URL`.")
-        if target == "embedded":
-            chosen = replace(settings, backend_url=None)
-        else:
-            chosen = replace(
-                settings,
-                backend_url=target,
-                backend_key=key or settings.backend_key,
-                model=model or settings.model,
-            )
-        backend = backend_from_settings(chosen)
-        backend.list_models()  # fail here, with the reason, rather than on the next %%chat
-        set_backend(kit_client.local_server(settings).app, backend)
+        # The backend lives in the server process (shared by this user's kernels).
+        self.client.put(
+            "/nbext/backend", body={"target": target, "key": key, "model": model}, cast_to=object
+        )
+
+
+def doctor_summary(settings: Settings) -> str:
+    """The last `nbext doctor` verdict, read from its report file (no checks run here)."""
+    from nbext.doctor import last_summary
+
+    return last_summary(settings)
 
 
 def _markdown_table(rows: dict[str, str]) -> str:

@@ -68,14 +68,14 @@ class FileCache:
     """File names and image bytes, fetched once per kernel; missing files stay ids."""
 
     def __init__(self, client: openai.OpenAI) -> None:
-        self._client = client
+        self.client = client
         self.names: dict[str, str] = {}
         self.images: dict[str, str] = {}
 
     def name(self, file_id: str) -> str:
         if file_id not in self.names:
             try:
-                self.names[file_id] = self._client.files.retrieve(file_id).filename
+                self.names[file_id] = self.client.files.retrieve(file_id).filename
             except openai.OpenAIError:
                 self.names[file_id] = file_id
         return self.names[file_id]
@@ -83,7 +83,7 @@ class FileCache:
     def image(self, file_id: str) -> str | None:
         if file_id not in self.images:
             try:
-                data = self._client.files.content(file_id).read()
+                data = self.client.files.content(file_id).read()
             except openai.OpenAIError:
                 return None
             kind = "jpeg" if data[:3] == b"\xff\xd8\xff" else "png"

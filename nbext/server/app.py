@@ -1,8 +1,8 @@
 """The ASGI application: OpenAI-compatible routes over one backend and one store.
 
 The app holds its backend in ``app.state`` so ``%nbext backend ...`` can swap
-the model under a running in-kernel server without restarting it (see
-:func:`set_backend`).
+the model under a running server without restarting it (``PUT
+/v1/nbext/backend``, :mod:`nbext.server.routes.admin`).
 
 Files live under a data directory: ``<home>/files`` (uploads and tool
 outputs) and ``<home>/sandboxes`` (code_interpreter working directories).
@@ -30,6 +30,7 @@ from nbext.backends.base import ChatBackend
 from nbext.server.auth import require_owner
 from nbext.server.errors import install_error_handlers
 from nbext.server.routes import (
+    admin,
     assistants,
     chat,
     embeddings,
@@ -47,11 +48,15 @@ def create_app(
     *,
     db_url: str | None = None,
     api_keys: tuple[str, ...] = (),
+    local_key: str | None = None,
     home: Path | None = None,
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
     code_limits: Limits | None = None,
 ) -> FastAPI:
     """Build the server; ``api_keys`` empty means a single local user.
+
+    ``local_key`` is the per-user local server's key (one owner, but only
+    callers who can read the user's key file get in).
 
     ``db_url`` is any SQLAlchemy URL; ``None`` means a SQLite file in the data
     directory (a file, not ``sqlite://``: an in-memory database is one shared
@@ -81,10 +86,15 @@ def create_app(
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
 
+    keyed = bool(api_keys or local_key)
+    # With keys, the interactive docs and the schema are not for anyone
+    # passing by: they would be the one thing answering without a key.
+    docs = {} if not keyed else {"docs_url": None, "redoc_url": None, "openapi_url": None}
     app = FastAPI(
         title="nbext local OpenAI-compatible server",
         version=__version__,
         lifespan=lifespan,
+        **docs,  # type: ignore[arg-type]
     )
     app.state.backend = backend
     app.state.assistants = service
@@ -92,6 +102,7 @@ def create_app(
     app.state.vector_stores = store_service
     app.state.tools = tools
     app.state.api_keys = api_keys
+    app.state.local_key = local_key
     install_error_handlers(app)
 
     v1 = APIRouter(prefix="/v1", dependencies=[Depends(require_owner)])
@@ -103,16 +114,13 @@ def create_app(
     v1.include_router(files.router)
     v1.include_router(vector_stores.router)
     v1.include_router(embeddings.router)
+    v1.include_router(admin.router)
     app.include_router(v1)
 
     @app.get("/health", include_in_schema=False)
     async def health() -> dict[str, str]:
-        return {"status": "ok", "backend": app.state.backend.description}
+        # Open (load balancers, start-up polls), so it says nothing but "alive":
+        # what the server runs is at /v1/nbext/status, behind the key.
+        return {"status": "ok"}
 
     return app
-
-
-def set_backend(app: FastAPI, backend: ChatBackend) -> None:
-    """Point the chat routes and the Assistants runtime at another backend."""
-    app.state.backend = backend
-    app.state.assistants.rt.backend = backend

@@ -1,8 +1,12 @@
 """Who is calling: the API key decides which objects a caller can see.
 
-On 127.0.0.1 a single learner owns everything and no key is needed. A shared
-workshop server is started with keys (``NBEXT_API_KEY``, comma-separated for a
-room of participants); each key is then its own tenant.
+Three set-ups:
+- a throwaway in-process server (tests): no key, one owner;
+- the per-user local server (:mod:`nbext.local_server`): one random key that
+  only its user can read, one owner; loopback is shared by every user of the
+  machine, so the key is what keeps other users out;
+- a shared workshop server (``NBEXT_API_KEY``, comma-separated for a room of
+  participants): each key is its own tenant.
 """
 
 from __future__ import annotations
@@ -29,24 +33,40 @@ def parse_keys(value: str | None) -> tuple[str, ...]:
 async def require_owner(request: Request) -> str:
     """FastAPI dependency: the caller's owner id, or 401 when a key is wrong."""
     keys: tuple[str, ...] = request.app.state.api_keys
-    if not keys:
+    local_key: str | None = request.app.state.local_key
+    if not keys and not local_key:
         owner = LOCAL_OWNER
     else:
-        header = request.headers.get("authorization", "")
-        scheme, _, given = header.partition(" ")
-        if scheme.lower() != "bearer" or not given:
-            raise APIError(
-                "You didn't provide an API key. Send it as 'Authorization: Bearer KEY' "
-                "(the openai client's api_key).",
-                status=401,
-                code="missing_api_key",
+        given = _bearer(request)
+        if local_key and _same(given, local_key):
+            owner = LOCAL_OWNER
+        elif any(_same(given, key) for key in keys):
+            owner = owner_of(given)
+        else:
+            where = "Ask the workshop host for your key." if keys else (
+                "This is another user's local nbext server; start your own with %load_ext nbext."
             )
-        if not any(secrets.compare_digest(given, key) for key in keys):
             raise APIError(
-                "Incorrect API key provided. Ask the workshop host for your key.",
-                status=401,
-                code="invalid_api_key",
+                f"Incorrect API key provided. {where}", status=401, code="invalid_api_key"
             )
-        owner = owner_of(given)
     request.state.owner = owner
     return owner
+
+
+def _bearer(request: Request) -> str:
+    header = request.headers.get("authorization", "")
+    scheme, _, given = header.partition(" ")
+    if scheme.lower() != "bearer" or not given:
+        raise APIError(
+            "You didn't provide an API key. Send it as 'Authorization: Bearer KEY' "
+            "(the openai client's api_key).",
+            status=401,
+            code="missing_api_key",
+        )
+    return given
+
+
+def _same(given: str, key: str) -> bool:
+    # Bytes: compare_digest refuses str with non-ASCII characters (a TypeError,
+    # which would be a 500 for a key like 'k\xe9').
+    return secrets.compare_digest(given.encode("utf-8", "surrogateescape"), key.encode())

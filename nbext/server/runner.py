@@ -1,8 +1,8 @@
-"""Run the server: in a background thread of a kernel, or in the foreground.
+"""Run the server: on a background thread, or in the foreground.
 
-A notebook needs a server without a terminal: :class:`BackgroundServer` binds
-127.0.0.1 on a free port and runs uvicorn on its own thread and event loop,
-next to the kernel's.
+:class:`BackgroundServer` binds 127.0.0.1 on a free port and runs uvicorn on
+its own thread and event loop (tests and benchmarks use it); kernels use the
+per-user server process of :mod:`nbext.server.local` instead.
 """
 
 from __future__ import annotations
@@ -19,20 +19,35 @@ from nbext.errors import APIError
 _START_TIMEOUT_S = 30.0
 
 
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A bound TCP socket for uvicorn (``port`` 0: any free port)."""
+    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets that
+    # say so, and without it every small response waits ~40 ms (Nagle).
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def quiet_server(app: object) -> uvicorn.Server:
+    """uvicorn as the kit runs it in the background: warnings only."""
+    return uvicorn.Server(
+        uvicorn.Config(app, log_level="warning", lifespan="on", timeout_keep_alive=30)  # type: ignore[arg-type]
+    )
+
+
 class BackgroundServer:
-    """uvicorn serving ``app`` on a daemon thread of this process."""
+    """uvicorn serving ``app`` on a daemon thread of this process (tests, benchmarks)."""
 
     def __init__(self, app: FastAPI, host: str = "127.0.0.1", port: int = 0) -> None:
         self.app = app
-        # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets that
-        # say so, and without it every small response waits ~40 ms (Nagle).
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._socket.bind((host, port))
+        self._socket = listening_socket(host, port)
         self.host, self.port = self._socket.getsockname()[:2]
-        self._server = uvicorn.Server(
-            uvicorn.Config(app, log_level="warning", lifespan="on", timeout_keep_alive=30)
-        )
+        self._server = quiet_server(app)
         self._thread = threading.Thread(
             target=self._server.run,
             kwargs={"sockets": [self._socket]},

@@ -100,6 +100,11 @@ class Store:
         with self._write_lock, self.engine.begin() as conn:
             conn.execute(kind.table.update().where(kind.table.c.id == object_id).values(**columns))
 
+    def set_columns_everywhere(self, kind: Kind[M], **columns: Any) -> None:
+        """Set columns on every row of a kind (dropping a cache column, say)."""
+        with self._write_lock, self.engine.begin() as conn:
+            conn.execute(kind.table.update().values(**columns))
+
     def update_where(
         self, kind: Kind[M], obj: M, where: Mapping[str, Any], **columns: Any
     ) -> None:
