@@ -8,9 +8,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import fresh_home
+
+from nbext import local_server
+from nbext.config import Settings
 
 REPO = Path(__file__).resolve().parent.parent
 BINDER = REPO / "binder"
@@ -25,8 +30,17 @@ def run(command: list[str], **options: object) -> None:
     )
 
 
+@pytest.fixture
+def binder_home() -> Iterator[Path]:
+    """A data directory of its own (sharing only the model file): the notebooks
+    must start the Binder venv's server, not find the test session's."""
+    home = fresh_home(Settings.from_env(), "nbext-binder-")
+    yield home
+    local_server.stop_all(Settings.from_env({"NBEXT_HOME": str(home)}))
+
+
 @pytest.mark.timeout(1500)
-def test_binder_environment_runs_every_notebook(tmp_path: Path) -> None:
+def test_binder_environment_runs_every_notebook(tmp_path: Path, binder_home: Path) -> None:
     venv = tmp_path / "binder-venv"
     run([sys.executable, "-m", "venv", str(venv)])
     python = str(venv / "bin" / "python")
@@ -36,7 +50,14 @@ def test_binder_environment_runs_every_notebook(tmp_path: Path) -> None:
         "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}",
         "VIRTUAL_ENV": str(venv),
     }
+    env["NBEXT_HOME"] = str(binder_home)
     run(["bash", str(BINDER / "postBuild")], cwd=REPO, env=env)
+    built = subprocess.run(
+        [python, "-c", "import llama_cpp; print(llama_cpp.llama_print_system_info().decode())"],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    # postBuild installs the portable build (binder/build-llama-cpp), never a native one.
+    assert "AVX2 = 1" in built and "AVX512" not in built and "AMX" not in built, built
     run([python, "-m", "pip", "install", "--quiet", *TEST_RUNNER])
     run(
         [
