@@ -67,7 +67,8 @@ def describe_failure(error: Exception, base_url: str | None) -> str:
         if how:
             return (
                 f"the local nbext server stopped ({how}) while answering. Your variables "
-                "are intact and threads are kept: run the cell again to start a new server."
+                "are intact and threads are kept: run the cell again to start a new server "
+                "(if it stops again, run `nbext doctor` in a terminal)."
             )
         return (
             f"lost the connection to the local nbext server at {base_url}; "
