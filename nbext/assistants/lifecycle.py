@@ -29,12 +29,10 @@ from nbext.assistants.records import PROMPTS
 from nbext.assistants.tools import ToolRegistry
 from nbext.backends.base import ChatBackend
 from nbext.errors import invalid
+from nbext.protocol import EXPIRES_IN_KEY
 from nbext.store import MESSAGES, RUN_STEPS, RUNS, Store
 
 RUN_LIFETIME = 600
-EXPIRES_IN_KEY = "nbext_expires_in"
-"""Run metadata (nbext's own) asking for a shorter life in seconds, so a lesson
-can watch ``expired`` happen without waiting ten minutes."""
 
 
 def lifetime(metadata: Mapping[str, str] | None) -> int:

@@ -43,6 +43,7 @@ from nbext.assistants.tools import ToolRegistry
 from nbext.assistants.validation import validate
 from nbext.backends.base import ChatBackend
 from nbext.errors import invalid, not_found
+from nbext.protocol import INCLUDE_FILE_SEARCH_CONTENT
 from nbext.store import ASSISTANTS, MESSAGES, RUN_STEPS, RUNS, THREADS, ListQuery, Page, Store
 
 Query = Mapping[str, Any]
@@ -487,7 +488,6 @@ class AssistantsService:
         return resumed, channel
 
 
-INCLUDE_CONTENT = "step_details.tool_calls[*].file_search.results[*].content"
 
 
 def _includes_contents(query: Query | None) -> bool:
@@ -497,7 +497,7 @@ def _includes_contents(query: Query | None) -> bool:
     for key in ("include", "include[]"):
         value = query.get(key)
         values.extend(value if isinstance(value, (list, tuple)) else [value])
-    return INCLUDE_CONTENT in values
+    return INCLUDE_FILE_SEARCH_CONTENT in values
 
 
 def _response_format(body: dict[str, Any], assistant: Assistant) -> Any:

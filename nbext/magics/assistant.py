@@ -21,7 +21,6 @@ from IPython.core.magic_arguments import argument, magic_arguments
 from IPython.display import display
 
 from nbext import client as kit_client
-from nbext.assistants.lifecycle import EXPIRES_IN_KEY
 from nbext.errors import APIError
 from nbext.magics.assistant_book import AssistantBook, ThreadEntry
 from nbext.magics.chat import DROPPED_CONNECTION, describe_failure, parse_flags
@@ -36,6 +35,7 @@ from nbext.magics.run_live import (
     submit_stream,
     wait_while,
 )
+from nbext.protocol import EXPIRES_IN_KEY
 from nbext.widgets.html_kit import esc
 from nbext.widgets.notice import show_error
 from nbext.widgets.run_timeline import RunTimeline

@@ -24,6 +24,7 @@ from nbext import client as kit_client
 from nbext import local_server
 from nbext.config import Settings
 from nbext.errors import APIError
+from nbext.protocol import BACKEND_PATH, STATUS_PATH
 from nbext.widgets.chat_view import ChatFigures, StreamingMarkdown, markdown_bundle
 from nbext.widgets.notice import show_error
 
@@ -265,7 +266,7 @@ class NbextMagics(Magics):
 
     def _show_status(self) -> None:
         settings = Settings.from_env()
-        facts = self.client.get("/nbext/status", cast_to=object)
+        facts = self.client.get(STATUS_PATH, cast_to=object)
         assert isinstance(facts, dict)
         if settings.server_url:
             where = f"shared: {settings.server_url}"
@@ -294,7 +295,7 @@ class NbextMagics(Magics):
             raise APIError("say which backend: `%nbext backend embedded` or `%nbext backend URL`.")
         # The backend lives in the server process (shared by this user's kernels).
         self.client.put(
-            "/nbext/backend", body={"target": target, "key": key, "model": model}, cast_to=object
+            BACKEND_PATH, body={"target": target, "key": key, "model": model}, cast_to=object
         )
 
 

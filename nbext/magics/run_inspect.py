@@ -14,12 +14,11 @@ from typing import Any
 import openai
 from openai.types.beta.threads import Message, Run
 
+from nbext.protocol import INCLUDE_FILE_SEARCH_CONTENT, run_context_path, run_prompts_path
 from nbext.widgets.context_window import ContextWindowView
 from nbext.widgets.prompt_view import PromptView
 from nbext.widgets.run_steps import RunSteps
 from nbext.widgets.thread_view import ThreadView
-
-SEARCH_CONTENT = "step_details.tool_calls[*].file_search.results[*].content"
 
 
 def message_text(message: dict[str, Any]) -> str:
@@ -39,7 +38,11 @@ def thread_messages(client: openai.OpenAI, thread_id: str) -> list[dict[str, Any
 def run_steps(client: openai.OpenAI, thread_id: str, run_id: str) -> list[dict[str, Any]]:
     try:
         page = client.beta.threads.runs.steps.list(
-            run_id, thread_id=thread_id, order="asc", limit=100, include=[SEARCH_CONTENT]
+            run_id,
+            thread_id=thread_id,
+            order="asc",
+            limit=100,
+            include=[INCLUDE_FILE_SEARCH_CONTENT],
         )
     except openai.BadRequestError:  # a server that does not know ``include``
         page = client.beta.threads.runs.steps.list(
@@ -51,14 +54,14 @@ def run_steps(client: openai.OpenAI, thread_id: str, run_id: str) -> list[dict[s
 def run_context(client: openai.OpenAI, thread_id: str, run_id: str) -> dict[str, Any] | None:
     """nbext's ``/context`` of a run; None if the run never built a prompt (or no such route)."""
     try:
-        return client.get(f"/threads/{thread_id}/runs/{run_id}/context", cast_to=object)  # type: ignore[return-value]
+        return client.get(run_context_path(thread_id, run_id), cast_to=object)  # type: ignore[return-value]
     except openai.NotFoundError:
         return None
 
 
 def run_prompts(client: openai.OpenAI, thread_id: str, run_id: str) -> list[dict[str, Any]]:
     try:
-        page = client.get(f"/threads/{thread_id}/runs/{run_id}/prompts", cast_to=object)
+        page = client.get(run_prompts_path(thread_id, run_id), cast_to=object)
     except openai.NotFoundError:
         return []
     return list(page.get("data") or [])  # type: ignore[union-attr]
