@@ -14,11 +14,10 @@ __version__ = "0.1.0"
 
 
 def load_ipython_extension(ipython: Any) -> None:
-    from nbext.magics.assistant import AssistantMagics
-    from nbext.magics.chat import NbextMagics
+    # Only the magics' front (parsers, no SDK, no views): see nbext.magics.
+    from nbext.client import warm_up
+    from nbext.magics.ipython_magics import AssistantMagics, NbextMagics
 
     ipython.register_magics(NbextMagics)
     ipython.register_magics(AssistantMagics)
-    from nbext.client import warm_up
-
     warm_up()

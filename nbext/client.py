@@ -12,11 +12,13 @@ from __future__ import annotations
 import contextlib
 import threading
 import warnings
-
-import openai
+from typing import TYPE_CHECKING
 
 from nbext import local_server
 from nbext.config import Settings
+
+if TYPE_CHECKING:
+    import openai
 
 SHARED_PLACEHOLDER_KEY = "nbext-no-key"
 """The openai client insists on a key; a keyless shared server ignores it."""
@@ -51,6 +53,10 @@ def quiet_assistants_deprecation() -> None:
 
 def make_client(settings: Settings | None = None, **options: object) -> openai.OpenAI:
     """An ``openai.OpenAI`` pointed at the kit's server (``options`` pass through)."""
+    # Imported here, not at the top: ``%load_ext nbext`` imports this module for
+    # ``warm_up``, and the SDK (about a second) waits for the first magic.
+    import openai
+
     quiet_assistants_deprecation()
     settings = settings or Settings.from_env()
     return openai.OpenAI(

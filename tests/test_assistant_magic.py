@@ -16,9 +16,9 @@ from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import CapturedIO
 from openai.types.beta.threads import Run
 
-from nbext.magics.assistant import AssistantMagics
 from nbext.magics.assistant_book import AssistantBook
-from nbext.magics.run_live import RunPanel
+from nbext.magics.ipython_magics import AssistantMagics
+from nbext.widgets import RunPanel
 
 FUNCTIONS = '''
 def get_weather(city: str) -> dict:
@@ -201,9 +201,7 @@ def test_drills_end_the_run_as_asked(
 
 def test_expire_drill(shell: InteractiveShell, magics: AssistantMagics, tutor: str) -> None:
     """The run asks for a short life (metadata nbext_expires_in) and is left unanswered."""
-    run(
-        shell, f"%%assistant --assistant {tutor} --thread new --drill expire --out e\nHolidays?"
-    )
+    run(shell, f"%%assistant --assistant {tutor} --thread new --drill expire --out e\nHolidays?")
     assert shell.user_ns["e"].status == "expired"
     assert panel(magics).timeline.statuses[-2:] == ["requires_action", "expired"]
     assert panel(magics).errors.cards[-1]["title"] == "run expired"

@@ -14,10 +14,12 @@ from nbclient import NotebookClient
 from nbconvert import HTMLExporter
 
 from nbext.magics.function_tools import call_function, function_tool
-from nbext.widgets.base import Panel
+from nbext.widgets.base import Panel, upserted
 from nbext.widgets.context_window import ContextWindowView
 from nbext.widgets.error_card import ErrorCard, card_for_run
+from nbext.widgets.listings import ThreadRow, status_bundle, threads_bundle
 from nbext.widgets.prompt_view import PromptView
+from nbext.widgets.run_panel import RunPanel
 from nbext.widgets.run_steps import RunSteps
 from nbext.widgets.run_timeline import RunTimeline
 from nbext.widgets.thread_view import ThreadView
@@ -274,6 +276,33 @@ def test_function_schema_and_calls() -> None:
     assert call_function({"area": area}, "c", "area", '{"width": 2, "height": 3}').output == "6"
     failed = call_function({"area": area}, "c", "area", '{"depth": 1}')
     assert failed.error and "TypeError" in failed.error and '"error"' in failed.output
+
+
+def test_the_package_exports_every_view_where_it_lives() -> None:
+    import nbext.widgets as views
+
+    for name in views.__all__:
+        value = getattr(views, name)
+        assert value.__module__.startswith("nbext.widgets."), name
+    assert views.RunPanel is RunPanel and views.ThreadView is ThreadView
+
+
+def test_upsert_replaces_by_id_and_keeps_the_order() -> None:
+    items = [{"id": "a", "v": 1}, {"id": "b", "v": 1}]
+    assert upserted(items, {"id": "a", "v": 2}) == [{"id": "a", "v": 2}, {"id": "b", "v": 1}]
+    assert upserted(items, {"id": "c"}) == [*items, {"id": "c"}]
+    assert items == [{"id": "a", "v": 1}, {"id": "b", "v": 1}]  # a new list: traitlets sees it
+
+
+def test_listings_say_the_same_in_text_and_markup() -> None:
+    status = status_bundle({"backend": "embedded", "doctor": "ok"})
+    assert status["text/plain"] == "  backend: embedded\n   doctor: ok"
+    assert "| backend | `embedded` |" in status["text/markdown"]
+    rows = [ThreadRow("main", "thread_1", 2, current=True), ThreadRow("t2", "thread_2", 0)]
+    threads = threads_bundle(rows)
+    assert threads["text/plain"] == "* main  thread_1  2 runs\n  t2  thread_2  0 runs"
+    assert threads["text/html"].count("nbext-thread-row") == 2
+    assert threads_bundle([]) == {"text/plain": "no threads yet: run %%assistant first."}
 
 
 def test_saved_notebook_shows_the_steps_as_static_html(tmp_path: Path) -> None:

@@ -4,18 +4,26 @@ Assistants are found by name through their metadata (``{"nbext_name": NAME}``),
 so a kernel restart finds the same assistant on a persistent server instead of
 creating a twin. The Assistants API has no "list threads" route, so threads
 are remembered per kernel: a name, its id, and the runs made on it.
+
+``%load_ext nbext`` creates the book, so this module imports the ``openai``
+SDK only inside the methods that call the server.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import openai
-from openai.types.beta import Assistant
+from nbext.config import Settings
+
+if TYPE_CHECKING:
+    import openai
+    from openai.types.beta import Assistant
+
+    from nbext.magics.run_fetch import FileCache
+    from nbext.widgets.run_panel import RunPanel
 
 NAME_KEY = "nbext_name"
-DEFAULT_ASSISTANT = "nbext"
 DEFAULT_THREAD = "main"
 
 
@@ -60,6 +68,8 @@ class AssistantBook:
         return found
 
     def _find_assistant(self, client: openai.OpenAI, name: str) -> Assistant | None:
+        import openai
+
         known = self.assistants.get(name)
         if known:
             try:
@@ -106,6 +116,12 @@ class AssistantBook:
             return self.threads[name_or_id]
         return next((t for t in self.threads.values() if t.id == name_or_id), None)
 
+    def remember_run(self, entry: ThreadEntry, run_id: str) -> None:
+        """A run made on ``entry`` (retrieving a run later needs its thread)."""
+        self.run_threads[run_id] = entry.id
+        if run_id not in entry.runs:
+            entry.runs.append(run_id)
+
     def forget(self, entry: ThreadEntry) -> None:
         self.threads.pop(entry.name, None)
         if self.current == entry.name:
@@ -121,8 +137,6 @@ class AssistantBook:
 
 def default_model(client: openai.OpenAI) -> str:
     """NBEXT_MODEL if set, else the first model the server lists."""
-    from nbext.config import Settings
-
     return Settings.from_env().model or client.models.list().data[0].id
 
 
@@ -138,3 +152,21 @@ def _tool_keys(tools: list[Any]) -> list[str]:
         data = tool if isinstance(tool, dict) else tool.model_dump()
         keys.append(f"{data['type']}:{(data.get('function') or {}).get('name', '')}")
     return sorted(keys)
+
+
+@dataclass
+class AssistantSession:
+    """Everything the assistant magics keep between cells of one kernel."""
+
+    book: AssistantBook = field(default_factory=AssistantBook)
+    last_panel: RunPanel | None = None
+    """The views of the last run shown (tests and curious learners read their state)."""
+    _files: FileCache | None = None
+
+    def files(self, client: openai.OpenAI) -> FileCache:
+        """File names and images, fetched once per server (a restart means a new client)."""
+        from nbext.magics.run_fetch import FileCache  # the SDK: on first use, not at load
+
+        if self._files is None or self._files.client is not client:
+            self._files = FileCache(client)
+        return self._files

@@ -12,8 +12,7 @@ from dataclasses import dataclass
 
 from IPython.display import display
 
-_REDRAW_EVERY_S = 0.05
-"""Redrawing markdown per token costs more than generating it; 20 fps is smooth."""
+from nbext.widgets.base import REDRAW_EVERY_S
 
 
 def markdown_bundle(text: str, *, as_json: bool = False) -> dict[str, str]:
@@ -40,7 +39,7 @@ class StreamingMarkdown:
     def append(self, text: str) -> None:
         self._parts.append(text)
         now = time.monotonic()
-        if now - self._drawn_at >= _REDRAW_EVERY_S:
+        if now - self._drawn_at >= REDRAW_EVERY_S:
             self._draw()
             self._drawn_at = now
 

@@ -13,10 +13,10 @@ from typing import Any
 from traitlets import Dict, List
 
 from nbext.widgets.base import StateView
-from nbext.widgets.html_kit import AMBER, GREY, RED, esc
+from nbext.widgets.html_kit import AMBER, GREY, RED, RED_TINT, esc
 
 _COLOURS = {"error": RED, "warning": AMBER, "action": AMBER, "info": GREY}
-_BACKGROUNDS = {"error": "#fdecea", "warning": "#fff4e5", "action": "#fff8e1", "info": "#f5f5f5"}
+_BACKGROUNDS = {"error": RED_TINT, "warning": "#fff4e5", "action": "#fff8e1", "info": "#f5f5f5"}
 
 _HINTS = {
     "failed": "The server's last_error says why; the thread is usable again.",
@@ -64,7 +64,7 @@ class ErrorCard(StateView):
     @staticmethod
     def _card(card: dict[str, str]) -> str:
         level = card.get("level", "error")
-        colour, background = _COLOURS.get(level, RED), _BACKGROUNDS.get(level, "#fdecea")
+        colour, background = _COLOURS.get(level, RED), _BACKGROUNDS.get(level, RED_TINT)
         detail = f"<div><code>{esc(card['detail'])}</code></div>" if card.get("detail") else ""
         hint = card.get("hint", "")
         hint = f'<div style="font-size:0.85em">{esc(hint)}</div>' if hint else ""

@@ -15,6 +15,8 @@ AMBER = "#ef6c00"
 GREY = "#757575"
 BLUE = "#1565c0"
 GREEN = "#2e7d32"
+RED_TINT = "#fdecea"
+"""The background of anything red: an error card, the one-line error of a magic."""
 
 ROLE_COLOURS = {"user": BLUE, "assistant": GREEN, "system": GREY, "tool": AMBER}
 STATUS_COLOURS = {

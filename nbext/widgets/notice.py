@@ -1,10 +1,10 @@
-"""One short, visible message in a cell instead of a traceback."""
+"""One short, visible message in a cell instead of a traceback (or a bare print)."""
 
 from __future__ import annotations
 
-import html
-
 from IPython.display import display
+
+from nbext.widgets.html_kit import RED, RED_TINT, esc
 
 
 def show_error(message: str) -> None:
@@ -13,10 +13,15 @@ def show_error(message: str) -> None:
         {
             "text/plain": f"nbext error: {message}",
             "text/html": (
-                '<div class="nbext-error" style="border-left:4px solid #c62828;'
-                'background:#fdecea;padding:6px 10px;color:#611a15">'
-                f"<b>nbext error</b>: {html.escape(message)}</div>"
+                f'<div class="nbext-error" style="border-left:4px solid {RED};'
+                f'background:{RED_TINT};padding:6px 10px;color:#611a15">'
+                f"<b>nbext error</b>: {esc(message)}</div>"
             ),
         },
         raw=True,
     )
+
+
+def show_note(message: str) -> None:
+    """A one-line confirmation (``thread t2 deleted``): plain text, nothing to style."""
+    display({"text/plain": message}, raw=True)

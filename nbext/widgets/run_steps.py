@@ -12,7 +12,7 @@ from typing import Any
 
 from traitlets import Dict, List
 
-from nbext.widgets.base import StateView
+from nbext.widgets.base import StateView, upserted
 from nbext.widgets.html_kit import BOX, GREY, MONO, RED, STATUS_COLOURS, badge, esc, plural, pre
 
 
@@ -28,14 +28,8 @@ class RunSteps(StateView):
     message_texts = Dict().tag(state=True)
 
     def upsert(self, step: dict[str, Any]) -> None:
-        steps = list(self.steps)
-        for i, old in enumerate(steps):
-            if old.get("id") == step.get("id"):
-                steps[i] = step
-                break
-        else:
-            steps.append(step)
-        self.steps = steps
+        """Add a step, or replace the one with its id (a streamed snapshot)."""
+        self.steps = upserted(self.steps, step)
 
     @property
     def kinds(self) -> list[str]:

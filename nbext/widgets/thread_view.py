@@ -13,7 +13,7 @@ from typing import Any
 
 from traitlets import Dict, List, Unicode
 
-from nbext.widgets.base import StateView
+from nbext.widgets.base import StateView, upserted
 from nbext.widgets.html_kit import BOX, GREY, ROLE_COLOURS, badge, esc, plural
 
 
@@ -28,14 +28,7 @@ class ThreadView(StateView):
 
     def upsert(self, message: dict[str, Any]) -> None:
         """Add a message, or replace the one with its id (a streamed snapshot)."""
-        messages = list(self.messages)
-        for i, old in enumerate(messages):
-            if old.get("id") == message.get("id"):
-                messages[i] = message
-                break
-        else:
-            messages.append(message)
-        self.messages = messages
+        self.messages = upserted(self.messages, message)
 
     def render(self) -> str:
         title = f'<div style="font-weight:600">{esc(self.title)}</div>' if self.title else ""

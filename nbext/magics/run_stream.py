@@ -1,11 +1,12 @@
-"""One ``%%assistant`` run, live: the panel, the stream's event handler, the tool loop.
+"""One ``%%assistant`` run, live: the stream's event handler, the tool loop.
 
 The run is streamed with ``client.beta.threads.runs.stream`` and an
 ``AssistantEventHandler`` that writes every event into the views' state, so
 the learner watches the statuses, steps and words arrive. When the run stops
 at ``requires_action`` the kernel runs the learner's functions and streams
 on with ``submit_tool_outputs_stream`` — unless ``--manual`` asks to stop
-there and let the learner submit the outputs.
+there and let the learner submit the outputs. The views themselves are a
+:class:`~nbext.widgets.run_panel.RunPanel`; this module only feeds them.
 """
 
 from __future__ import annotations
@@ -16,56 +17,19 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 import openai
-from IPython.display import display
 from openai import AssistantEventHandler
 from openai.types.beta import AssistantStreamEvent
 from openai.types.beta.threads import Message, MessageDelta, Run
 from openai.types.beta.threads.runs import RunStep, RunStepDelta
 
-from nbext.errors import APIError
+from nbext.magics.assistant_book import AssistantBook
+from nbext.magics.failures import MagicError
 from nbext.magics.function_tools import call_function
-from nbext.magics.run_inspect import FileCache, fill_inspectors
-from nbext.widgets.base import Panel
-from nbext.widgets.context_window import ContextWindowView
-from nbext.widgets.error_card import ErrorCard, card_for_run
-from nbext.widgets.prompt_view import PromptView
-from nbext.widgets.run_steps import RunSteps
-from nbext.widgets.run_timeline import RunTimeline
-from nbext.widgets.thread_view import ThreadView
-from nbext.widgets.usage_meter import UsageMeter
+from nbext.magics.run_fetch import FileCache, fill_inspectors
+from nbext.widgets.error_card import card_for_run
+from nbext.widgets.run_panel import RunPanel
 
 StreamStarter = Callable[[AssistantEventHandler], AbstractContextManager[Any]]
-
-
-class RunPanel:
-    """Every view of one run, shown as one output and updated in place."""
-
-    def __init__(self, *, show: bool = True) -> None:
-        self.thread = ThreadView()
-        self.errors = ErrorCard()
-        self.timeline = RunTimeline()
-        self.steps = RunSteps()
-        self.usage = UsageMeter(title="Tokens on this thread")
-        self.context = ContextWindowView()
-        self.prompts = PromptView()
-        self.views = [
-            self.thread,
-            self.errors,
-            self.timeline,
-            self.steps,
-            self.usage,
-            self.context,
-            self.prompts,
-        ]
-        self.panel = Panel(self.views)
-        self.run: Run | None = None
-        self._handle = display(self.panel, display_id=True) if show else None
-
-    def refresh(self) -> None:
-        """Redraw everything now and refresh the saved output's static HTML."""
-        self.panel.flush()
-        if self._handle is not None:
-            self._handle.update(self.panel)
 
 
 class PanelHandler(AssistantEventHandler):
@@ -119,7 +83,7 @@ def stream_into(live: RunPanel, start: StreamStarter, handler: PanelHandler) -> 
         live.panel.throttle(False)
         live.panel.flush()
     if live.run is None:
-        raise APIError("the stream ended before the run was created.", status=502)
+        raise MagicError("the stream ended before the run was created.")
     return live.run
 
 
@@ -171,6 +135,23 @@ def wait_while(client: openai.OpenAI, live: RunPanel, run: Run, status: str, sec
         live.run = run
         live.timeline.record(run.status)
     return run
+
+
+def await_outputs(live: RunPanel, run: Run, book: AssistantBook) -> None:
+    """Leave a run at ``requires_action`` for the learner: say which calls wait, and how
+    to answer them (``%assistant submit`` or their own ``submit_tool_outputs``)."""
+    assert run.required_action is not None  # the status says so
+    calls = run.required_action.submit_tool_outputs.tool_calls
+    book.pending = (run.thread_id, run.id)
+    listed = "; ".join(f"{c.function.name}({c.function.arguments}) [{c.id}]" for c in calls)
+    live.errors.add(
+        "action",
+        f"requires_action: {len(calls)} function call(s) wait for your output",
+        listed,
+        "Run `%assistant submit 'OUTPUT' ...` (one output per call, in order), or call "
+        "client.beta.threads.runs.submit_tool_outputs(run_id=..., thread_id=..., "
+        "tool_outputs=[{'tool_call_id': ..., 'output': ...}]) yourself.",
+    )
 
 
 def finish_panel(

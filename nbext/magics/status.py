@@ -1,0 +1,60 @@
+"""``%nbext``: what the kit talks to, and switching the backend.
+
+Both go to nbext's own admin routes (:mod:`nbext.protocol` names them)
+through the same ``openai`` client as every other call, so the key, the base
+URL and the error handling are the ones the learner's code uses.
+"""
+
+from __future__ import annotations
+
+from IPython.display import display
+
+from nbext.client import shared_client
+from nbext.config import Settings
+from nbext.doctor import last_summary
+from nbext.magics.failures import MagicError
+from nbext.magics.parsers import NbextArgs
+from nbext.protocol import BACKEND_PATH, STATUS_PATH
+from nbext.widgets.listings import status_bundle
+
+
+def nbext(args: NbextArgs) -> None:
+    """``%nbext [status]`` shows the facts; ``%nbext backend TARGET`` switches, then shows."""
+    if args.command == "backend":
+        assert args.target is not None  # the parser insists on one
+        switch_backend(args.target, args.key, args.model)
+    show_status()
+
+
+def show_status() -> None:
+    settings = Settings.from_env()
+    client = shared_client.get()
+    facts = client.get(STATUS_PATH, cast_to=object)
+    assert isinstance(facts, dict)
+    if settings.server_url:
+        where = f"shared: {settings.server_url}"
+    else:
+        where = f"{client.base_url} (pid {facts.get('pid')}, shared by your kernels)"
+    rows = {
+        "backend": f"{facts.get('backend')}; model {facts.get('model')}",
+        "server": where,
+        "cache": str(settings.home),
+        "database": settings.db_url,
+    }
+    if facts.get("threads"):
+        rows["threads"] = str(facts["threads"])
+    rows["doctor"] = last_summary(settings)  # the last `nbext doctor` verdict; runs no check
+    display(status_bundle(rows), raw=True)
+
+
+def switch_backend(target: str, key: str | None, model: str | None) -> None:
+    settings = Settings.from_env()
+    if settings.server_url:
+        raise MagicError(
+            f"this kernel uses the shared server at {settings.server_url}; its backend is "
+            "chosen where `nbext serve` runs (NBEXT_BACKEND_URL there)."
+        )
+    # The backend lives in the server process (shared by this user's kernels).
+    shared_client.get().put(
+        BACKEND_PATH, body={"target": target, "key": key, "model": model}, cast_to=object
+    )
