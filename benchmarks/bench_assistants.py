@@ -65,7 +65,7 @@ import sqlalchemy
 from openai.types import CompletionUsage, Model
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
-from nbext.assistants.events import FINAL_EVENTS
+from nbext.engine.events import FINAL_EVENTS
 from nbext.assistants.service import AssistantsService
 from nbext.backends.base import ChatBackend, ChatRequest
 from nbext.server.app import create_app

@@ -132,7 +132,7 @@ def check_first_run(run: Any, steps: Any, messages: Any) -> str:
 
 def check_keep_auto(keep_auto: Callable[[list[int], int], Any]) -> str:
     """04: ``keep_auto(costs, budget)`` chooses the messages the ``auto`` strategy sends."""
-    from nbext.assistants.truncation import auto
+    from nbext.engine.truncation import auto
 
     cases = [
         ([10, 10, 10], 100),  # everything fits

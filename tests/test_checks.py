@@ -163,7 +163,7 @@ def test_first_run_check() -> None:
 
 
 def test_keep_auto_check() -> None:
-    from nbext.assistants.truncation import auto
+    from nbext.engine.truncation import auto
 
     def right(costs: list, budget: int) -> list:
         chosen = auto(costs, budget)

@@ -15,8 +15,6 @@ registers that through :attr:`FilesService.on_delete`).
 
 from __future__ import annotations
 
-import secrets
-import string
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path, PurePath
@@ -25,18 +23,13 @@ from typing import Any
 from openai.types import FileDeleted, FileObject
 
 from nbext.errors import APIError, invalid
+from nbext.ids import new_file_id
 from nbext.store import FILES, ListQuery, Page, Store
 
 DEFAULT_MAX_FILE_BYTES = 32 * 1024 * 1024
 UPLOAD_PURPOSES = ("assistants", "batch", "fine-tune", "vision", "user_data")
 """What a client may upload as (OpenAI's list, less ``evals``, which has no SDK type)."""
 OUTPUT_PURPOSE = "assistants_output"
-_ALPHABET = string.ascii_letters + string.digits
-
-
-def new_file_id() -> str:
-    """``file-`` and 22 letters/digits, the shape OpenAI's file ids have."""
-    return "file-" + "".join(secrets.choice(_ALPHABET) for _ in range(22))
 
 
 def too_large(size: int | None, limit: int) -> APIError:

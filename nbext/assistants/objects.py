@@ -11,7 +11,7 @@ from typing import Any
 from openai.types.beta import Assistant, Thread
 from openai.types.beta.threads import Message
 
-from nbext.assistants.ids import new_id
+from nbext.ids import new_id
 
 # OpenAI echoes these when the caller leaves them out.
 DEFAULT_TEMPERATURE = 1.0

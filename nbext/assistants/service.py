@@ -25,26 +25,34 @@ from openai.types.beta.threads.runs import RunStep
 from openai.types.beta.threads.runs.file_search_tool_call import FileSearchResultContent
 from pydantic import BaseModel
 
-from nbext.assistants import lifecycle, objects, requests, workers
-from nbext.assistants.context_window import TokenCounter
-from nbext.assistants.events import Event, RunChannel
-from nbext.assistants.ids import new_id
-from nbext.assistants.lifecycle import ACTIVE, Runtime, expire_if_due, finish, transition
+from nbext.assistants import objects, requests
 from nbext.assistants.objects import DEFAULT_TEMPERATURE, DEFAULT_TOP_P
-from nbext.assistants.records import (
-    CONTEXTS,
-    FILE_SEARCH_CONTENTS,
-    PROMPTS,
-    RunContext,
-    RunPrompt,
-)
-from nbext.assistants.runner import Runner
-from nbext.assistants.tools import ToolRegistry
 from nbext.assistants.validation import validate
 from nbext.backends.base import ChatBackend
+from nbext.engine import lifecycle, workers
+from nbext.engine.context_window import TokenCounter
+from nbext.engine.events import Event, RunChannel
+from nbext.engine.lifecycle import ACTIVE, Runtime, expire_if_due, finish, transition
+from nbext.engine.loop import Runner
 from nbext.errors import invalid, not_found
+from nbext.ids import new_id
 from nbext.protocol import INCLUDE_FILE_SEARCH_CONTENT
-from nbext.store import ASSISTANTS, MESSAGES, RUN_STEPS, RUNS, THREADS, ListQuery, Page, Store
+from nbext.store import (
+    ASSISTANTS,
+    CONTEXTS,
+    FILE_SEARCH_CONTENTS,
+    MESSAGES,
+    PROMPTS,
+    RUN_STEPS,
+    RUNS,
+    THREADS,
+    ListQuery,
+    Page,
+    Store,
+)
+from nbext.store.records import RunContext, RunPrompt
+from nbext.tools.function.outputs import matched_outputs, record_outputs
+from nbext.tools.registry import ToolRegistry
 
 Query = Mapping[str, Any]
 
@@ -450,34 +458,8 @@ class AssistantsService:
         body = validate(body, requests.SUBMIT_TOOL_OUTPUTS)
         with self.rt.lock:
             run = self.retrieve_run(owner, thread_id, run_id)
-            if run.status != "requires_action" or run.required_action is None:
-                raise invalid(f'Runs in status "{run.status}" do not accept tool outputs.')
-            expected = [c.id for c in run.required_action.submit_tool_outputs.tool_calls]
-            outputs: dict[str, str] = {}
-            for i, item in enumerate(body["tool_outputs"]):
-                call_id = item.get("tool_call_id")
-                if call_id not in expected:
-                    raise invalid(
-                        f"Invalid 'tool_outputs[{i}].tool_call_id': no tool call '{call_id}' "
-                        "is waiting for an output.",
-                        param=f"tool_outputs[{i}].tool_call_id",
-                    )
-                outputs[call_id] = item.get("output", "")
-            if set(outputs) != set(expected):
-                raise invalid(
-                    f"Expected tool outputs for call_ids {expected}, got {list(outputs)}.",
-                    param="tool_outputs",
-                )
-            record = self.rt.store.all(PROMPTS, run_id=run_id)[-1]
-            record = record.model_copy(update={"tool_outputs": {**record.tool_outputs, **outputs}})
-            self.rt.store.update(PROMPTS, record)
-            for step_id in record.step_ids:
-                step = self.rt.store.get(RUN_STEPS, None, step_id)
-                if step.step_details.type == "tool_calls":
-                    for call in step.step_details.tool_calls:
-                        if call.type == "function" and call.id in outputs:
-                            call.function.output = outputs[call.id]
-                    self.rt.store.update(RUN_STEPS, step)
+            outputs = matched_outputs(run, body["tool_outputs"])
+            record_outputs(self.rt.store, run_id, outputs)
             channel = self.rt.hub.open(run_id)
             resumed = transition(
                 self.rt, run_id, "queued", ("requires_action",), required_action=None

@@ -30,10 +30,8 @@ from openai.types.vector_stores import (
     VectorStoreFileDeleted,
 )
 from pydantic import BaseModel
-from sqlalchemy import select
 
 from nbext.assistants.files import FilesService
-from nbext.assistants.ids import new_id
 from nbext.assistants.validation import (
     Check,
     any_object,
@@ -49,6 +47,7 @@ from nbext.assistants.validation import (
     validate,
 )
 from nbext.errors import APIError, invalid
+from nbext.ids import new_id
 from nbext.store import (
     VECTOR_STORE_FILE_BATCHES,
     VECTOR_STORE_FILES,
@@ -56,7 +55,6 @@ from nbext.store import (
     ListQuery,
     Page,
     Store,
-    tables,
 )
 from nbext.tools.file_search import (
     ChunkRecord,
@@ -271,9 +269,7 @@ class VectorStoresService:
     def delete(self, owner: str, vector_store_id: str) -> VectorStoreDeleted:
         self.store.get(VECTOR_STORES, owner, vector_store_id)
         with self._lock:
-            with self.store.transaction() as conn:
-                chunks = tables.vector_store_chunks
-                conn.execute(chunks.delete().where(chunks.c.vector_store_id == vector_store_id))
+            self.store.delete_chunks(vector_store_id)
             self.store.delete_where(VECTOR_STORE_FILES, vector_store_id=vector_store_id)
             self.store.delete_where(VECTOR_STORE_FILE_BATCHES, vector_store_id=vector_store_id)
             self.store.delete_where(VECTOR_STORES, id=vector_store_id)
@@ -554,7 +550,6 @@ class VectorStoresService:
         except Exception as exc:
             self._fail(vector_store_id, file_id, "server_error", f"{type(exc).__name__}: {exc}")
             return
-        chunks = tables.vector_store_chunks
         usage = sum(len(t.encode()) for t in texts) + EMBEDDING_BYTES * len(texts)
         with self._lock:
             entry = self.store.find(
@@ -562,27 +557,12 @@ class VectorStoresService:
             )
             if entry is None or entry.status != "in_progress":
                 return
-            with self.store.transaction() as conn:
-                conn.execute(
-                    chunks.delete().where(
-                        chunks.c.vector_store_id == vector_store_id, chunks.c.file_id == file_id
-                    )
-                )
-                if texts:
-                    conn.execute(
-                        chunks.insert(),
-                        [
-                            {
-                                "vector_store_id": vector_store_id,
-                                "file_id": file_id,
-                                "filename": file.filename,
-                                "chunk_index": i,
-                                "text": t,
-                                "embedding": vectors[i].astype("<f4").tobytes(),
-                            }
-                            for i, t in enumerate(texts)
-                        ],
-                    )
+            self.store.replace_chunks(
+                vector_store_id,
+                file_id,
+                file.filename,
+                [(t, vectors[i].astype("<f4").tobytes()) for i, t in enumerate(texts)],
+            )
             index = self._indexes.get(vector_store_id)
             if index is not None:
                 index.add_chunks(file_id, file.filename, texts, vectors)
@@ -612,13 +592,7 @@ class VectorStoresService:
 
     def _remove_file(self, vector_store_id: str, file_id: str) -> None:
         with self._lock:
-            chunks = tables.vector_store_chunks
-            with self.store.transaction() as conn:
-                conn.execute(
-                    chunks.delete().where(
-                        chunks.c.vector_store_id == vector_store_id, chunks.c.file_id == file_id
-                    )
-                )
+            self.store.delete_chunks(vector_store_id, file_id)
             self.store.delete_where(VECTOR_STORE_FILES, id=file_id, vector_store_id=vector_store_id)
             index = self._indexes.get(vector_store_id)
             if index is not None:
@@ -652,19 +626,7 @@ class VectorStoresService:
         with self._lock:
             index = self._indexes.get(vector_store_id)
             if index is None:
-                chunks = tables.vector_store_chunks
-                with self.store.engine.connect() as conn:
-                    rows = conn.execute(
-                        select(
-                            chunks.c.file_id,
-                            chunks.c.filename,
-                            chunks.c.chunk_index,
-                            chunks.c.text,
-                            chunks.c.embedding,
-                        )
-                        .where(chunks.c.vector_store_id == vector_store_id)
-                        .order_by(chunks.c.seq)
-                    ).all()
+                rows = self.store.chunks(vector_store_id)
                 index = VectorIndex.from_records(ChunkRecord(*row) for row in rows)
                 self._indexes[vector_store_id] = index
             return index

@@ -21,10 +21,8 @@ from pathlib import Path
 from fastapi import APIRouter, Depends, FastAPI
 
 from nbext import __version__
-from nbext.assistants.builtin_tools import BuiltinTools
 from nbext.assistants.files import DEFAULT_MAX_FILE_BYTES, FilesService
 from nbext.assistants.service import AssistantsService
-from nbext.assistants.tools import ToolRegistry
 from nbext.assistants.vector_stores import VectorStoresService
 from nbext.backends.base import ChatBackend
 from nbext.server.auth import require_owner
@@ -40,7 +38,9 @@ from nbext.server.routes import (
     vector_stores,
 )
 from nbext.store import Store
+from nbext.tools.builtin import BuiltinTools
 from nbext.tools.code_interpreter import Limits
+from nbext.tools.registry import ToolRegistry
 
 
 def create_app(

@@ -10,7 +10,8 @@ from openai._models import construct_type
 from openai.types.beta import AssistantStreamEvent
 from openai.types.beta.threads import Run
 
-from nbext.assistants import AssistantsService, Event, event_json
+from nbext.assistants import AssistantsService
+from nbext.engine.events import Event, event_json
 
 OWNER = "key-alice"
 OTHER = "key-bob"

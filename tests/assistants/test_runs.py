@@ -7,7 +7,8 @@ import threading
 from openai.types.beta import Assistant
 from openai.types.beta.threads.runs import CodeInterpreterToolCall
 
-from nbext.assistants import AssistantsService, ToolContext, ToolRegistry, ToolResult
+from nbext.assistants import AssistantsService
+from nbext.tools.registry import ToolContext, ToolRegistry, ToolResult
 
 from .helpers import OWNER, WEATHER, FakeClock, error_of, wait_run
 from .scripted_backend import Reply, ScriptedBackend

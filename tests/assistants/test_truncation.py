@@ -6,7 +6,8 @@ import time
 
 import pytest
 
-from nbext.assistants import AssistantsService, truncation
+from nbext.assistants import AssistantsService
+from nbext.engine import truncation
 from nbext.store import Store
 
 from .helpers import OWNER, FakeClock, wait_run

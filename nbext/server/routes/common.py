@@ -11,8 +11,8 @@ from pydantic import BaseModel
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
-from nbext.assistants.events import Event, event_json
 from nbext.assistants.service import AssistantsService
+from nbext.engine.events import Event, event_json
 from nbext.errors import invalid
 from nbext.server.sse import event_stream
 from nbext.wire import to_wire

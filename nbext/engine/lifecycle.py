@@ -22,15 +22,14 @@ from typing import Any, Literal
 from openai.types.beta.threads import Message, Run
 from openai.types.beta.threads.runs import RunStep
 
-from nbext.assistants import workers
-from nbext.assistants.context_window import TokenCounter
-from nbext.assistants.events import FINAL_EVENTS, EventHub
-from nbext.assistants.records import PROMPTS
-from nbext.assistants.tools import ToolRegistry
 from nbext.backends.base import ChatBackend
+from nbext.engine import workers
+from nbext.engine.context_window import TokenCounter
+from nbext.engine.events import FINAL_EVENTS, EventHub
 from nbext.errors import invalid
 from nbext.protocol import EXPIRES_IN_KEY
-from nbext.store import MESSAGES, RUN_STEPS, RUNS, Store
+from nbext.store import MESSAGES, PROMPTS, RUN_STEPS, RUNS, Store
+from nbext.tools.registry import ToolRegistry
 
 RUN_LIFETIME = 600
 

@@ -22,15 +22,15 @@ from openai.types.beta.threads.runs import RunStep, RunStepDeltaEvent, ToolCall
 from openai.types.chat import ChatCompletionMessageParam
 from pydantic import TypeAdapter
 
-from nbext.assistants import context_window, lifecycle, prompt, steps
-from nbext.assistants.events import RunChannel
-from nbext.assistants.ids import new_id
-from nbext.assistants.lifecycle import Runtime, finish, transition
-from nbext.assistants.records import CONTEXTS, PROMPTS, RunPrompt
-from nbext.assistants.tools import ToolContext
 from nbext.backends.base import ChatRequest
+from nbext.engine import context_window, lifecycle, prompt, steps
+from nbext.engine.events import RunChannel
+from nbext.engine.lifecycle import Runtime, finish, transition
 from nbext.errors import BackendError
-from nbext.store import ASSISTANTS, MESSAGES, RUN_STEPS, RUNS, THREADS
+from nbext.ids import new_id
+from nbext.store import ASSISTANTS, CONTEXTS, MESSAGES, PROMPTS, RUN_STEPS, RUNS, THREADS
+from nbext.store.records import RunPrompt
+from nbext.tools.registry import ToolContext
 
 _TOOL_CALL = TypeAdapter(ToolCall)
 

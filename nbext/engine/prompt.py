@@ -15,9 +15,9 @@ from openai.types.beta import AssistantTool
 from openai.types.beta.threads import Message, Run
 from openai.types.chat import ChatCompletionMessageParam, ChatCompletionToolParam
 
-from nbext.assistants.records import RunPrompt
-from nbext.assistants.tools import ToolRegistry
 from nbext.backends.base import ChatRequest
+from nbext.store.records import RunPrompt
+from nbext.tools.registry import ToolRegistry
 
 
 def chat_message(message: Message) -> ChatCompletionMessageParam:

@@ -13,10 +13,10 @@ from openai.types import CompletionUsage
 from openai.types.beta.threads import Message, MessageDeltaEvent, Run
 from openai.types.beta.threads.runs import RunStep
 
-from nbext.assistants.ids import new_id
-from nbext.assistants.lifecycle import Runtime
-from nbext.assistants.tools import Annotated
+from nbext.engine.lifecycle import Runtime
+from nbext.ids import new_id
 from nbext.store import MESSAGES, RUN_STEPS
+from nbext.tools.registry import Annotated
 
 
 def new_step(rt: Runtime, run: Run, owner: str, details: dict[str, Any]) -> RunStep:

@@ -15,8 +15,6 @@ from openai.types import CompletionUsage
 from openai.types.beta.threads.run import TruncationStrategy
 from pydantic import BaseModel
 
-from nbext.store import Kind, tables
-
 
 class RunContext(BaseModel):
     """Which thread messages the run sent to the model, and which truncation left out."""
@@ -79,8 +77,3 @@ class FileSearchContents(BaseModel):
     file_ids: list[str]
     filenames: list[str]
     contents: list[str]
-
-
-FILE_SEARCH_CONTENTS = Kind(tables.file_search_contents, FileSearchContents, "file search call")
-CONTEXTS = Kind(tables.run_contexts, StoredContext, "run context")
-PROMPTS = Kind(tables.run_prompts, RunPrompt, "run prompt")

@@ -16,11 +16,11 @@ from openai.types.beta.threads import Message, Run
 from openai.types.beta.threads.run import TruncationStrategy
 from openai.types.chat import ChatCompletionMessageParam
 
-from nbext.assistants import prompt, truncation
-from nbext.assistants.records import StoredContext
-from nbext.assistants.tools import ToolRegistry
 from nbext.backends.base import ChatBackend
+from nbext.engine import prompt, truncation
 from nbext.store import MESSAGES, Store
+from nbext.store.records import StoredContext
+from nbext.tools.registry import ToolRegistry
 
 REFITS = 3
 """Cached counts are per message; the exact count of the whole prompt can differ a

@@ -12,32 +12,23 @@ from __future__ import annotations
 import os
 import socket
 
-from sqlalchemy import delete, insert, select
-
 from nbext.store import Store
-from nbext.store.tables import run_workers
 
 THIS_WORKER = f"{socket.gethostname()}:{os.getpid()}"
 
 
 def claim(store: Store, run_id: str) -> None:
     """This process executes ``run_id`` from now on (also after a resume elsewhere)."""
-    with store.engine.begin() as conn:
-        conn.execute(delete(run_workers).where(run_workers.c.run_id == run_id))
-        conn.execute(insert(run_workers).values(run_id=run_id, worker=THIS_WORKER))
+    store.claim_run(run_id, THIS_WORKER)
 
 
 def release(store: Store, run_id: str) -> None:
-    with store.engine.begin() as conn:
-        conn.execute(delete(run_workers).where(run_workers.c.run_id == run_id))
+    store.release_run(run_id)
 
 
 def executed_elsewhere(store: Store, run_id: str) -> bool:
     """True when another live process claimed the run (another host counts as live)."""
-    with store.engine.connect() as conn:
-        worker = conn.execute(
-            select(run_workers.c.worker).where(run_workers.c.run_id == run_id)
-        ).scalar_one_or_none()
+    worker = store.run_worker(run_id)
     if worker is None or worker == THIS_WORKER:
         return False
     host, _, pid = worker.rpartition(":")
