@@ -93,6 +93,15 @@ class Runtime:
     def now(self) -> int:
         return int(self.clock())
 
+    def message_columns(self, message: Message) -> dict[str, Any]:
+        """A message's indexed columns; its tokens counted once, here, so no run
+        ever re-tokenizes the thread."""
+        return {
+            "thread_id": message.thread_id,
+            "run_id": message.run_id,
+            "token_count": self.tokens.message(message),
+        }
+
 
 def transition(
     rt: Runtime, run_id: str, status: str, only_from: Collection[str], **changes: Any
@@ -150,6 +159,14 @@ def expire_if_due(rt: Runtime, run: Run) -> Run:
     if run.status in ACTIVE and run.expires_at is not None and rt.now() > run.expires_at:
         return finish(rt, run.id, "expired", ACTIVE) or rt.store.get(RUNS, None, run.id)
     return run
+
+
+def active_run(rt: Runtime, thread_id: str) -> Run | None:
+    """The thread's run that keeps it busy (no new messages, no new run), if any."""
+    for run in rt.store.all(RUNS, thread_id=thread_id, status=ACTIVE):
+        if expire_if_due(rt, run).status in ACTIVE:
+            return run
+    return None
 
 
 def recover(rt: Runtime) -> None:

@@ -10,7 +10,7 @@ from openai._models import construct_type
 from openai.types.beta import AssistantStreamEvent
 from openai.types.beta.threads import Run
 
-from nbext.assistants import AssistantsService
+from nbext.api.services import AssistantsService
 from nbext.engine.events import Event, event_json
 
 OWNER = "key-alice"
@@ -43,7 +43,7 @@ def wait_run(service: AssistantsService, run: Run, owner: str = OWNER, timeout: 
     """Poll until the worker has moved the run to a pause or an end."""
     deadline = time.monotonic() + timeout
     while True:
-        run = service.retrieve_run(owner, run.thread_id, run.id)
+        run = service.runs.retrieve(owner, run.thread_id, run.id)
         if run.status not in ("queued", "in_progress", "cancelling"):
             return run
         if time.monotonic() > deadline:

@@ -43,21 +43,21 @@ MODEL = {"model": "scripted"}
     ],
 )
 def test_assistant_bodies(service, body, param, code):
-    error = error_of(service.create_assistant, OWNER, body)
+    error = error_of(service.assistants.create, OWNER, body)
     assert (error.status, error.param, error.code) == (400, param, code)
 
 
 def test_wording(service):
-    error = error_of(service.create_assistant, OWNER, {**MODEL, "name": "n" * 300})
+    error = error_of(service.assistants.create, OWNER, {**MODEL, "name": "n" * 300})
     assert error.message == (
         "Invalid 'name': string too long. Expected a string with maximum length 256, "
         "but got a string with length 300 instead."
     )
     assert (
-        error_of(service.create_assistant, OWNER, {**MODEL, "x": 1}).message
+        error_of(service.assistants.create, OWNER, {**MODEL, "x": 1}).message
         == "Unknown parameter: 'x'."
     )
-    assert error_of(service.create_assistant, OWNER, []).status == 400
+    assert error_of(service.assistants.create, OWNER, []).status == 400
 
 
 def test_limits_are_inclusive(service):
@@ -69,7 +69,7 @@ def test_limits_are_inclusive(service):
         "temperature": 2,
         "top_p": 0,
     }
-    assert service.create_assistant(OWNER, body).temperature == 2
+    assert service.assistants.create(OWNER, body).temperature == 2
 
 
 @pytest.mark.parametrize(
@@ -99,18 +99,18 @@ def test_limits_are_inclusive(service):
     ],
 )
 def test_run_bodies(service, assistant, body, param):
-    thread = service.create_thread(OWNER)
+    thread = service.threads.create(OWNER)
     body = {"assistant_id": assistant.id, **body} if param != "assistant_id" else body
-    error = error_of(service.create_run, OWNER, thread.id, body)
+    error = error_of(service.runs.create, OWNER, thread.id, body)
     assert (error.status, error.param) == (400, param)
 
 
 def test_message_and_thread_bodies(service):
-    thread = service.create_thread(OWNER)
-    error = error_of(service.create_message, OWNER, thread.id, {"role": "user"})
+    thread = service.threads.create(OWNER)
+    error = error_of(service.messages.create, OWNER, thread.id, {"role": "user"})
     assert error.param == "content"
     error = error_of(
-        service.create_message,
+        service.messages.create,
         OWNER,
         thread.id,
         {
@@ -119,28 +119,28 @@ def test_message_and_thread_bodies(service):
         },
     )
     assert error.param == "content[0].image_url.detail"
-    error = error_of(service.create_thread, OWNER, {"messages": [{"role": "user", "content": 3}]})
+    error = error_of(service.threads.create, OWNER, {"messages": [{"role": "user", "content": 3}]})
     assert error.param == "messages[0].content"
-    error = error_of(service.modify_thread, OWNER, thread.id, {"messages": []})
+    error = error_of(service.threads.update, OWNER, thread.id, {"messages": []})
     assert error.param == "messages"
-    error = error_of(service.list_messages, OWNER, thread.id, {"limit": 101})
+    error = error_of(service.messages.list, OWNER, thread.id, {"limit": 101})
     assert error.param == "limit"
-    error = error_of(service.list_messages, OWNER, thread.id, {"order": "up"})
+    error = error_of(service.messages.list, OWNER, thread.id, {"order": "up"})
     assert error.param == "order"
 
 
 def test_unknown_ids_are_404(service, assistant):
-    thread = service.create_thread(OWNER)
-    error = error_of(service.retrieve_thread, OWNER, "thread_nope")
+    thread = service.threads.create(OWNER)
+    error = error_of(service.threads.retrieve, OWNER, "thread_nope")
     assert (error.status, error.message) == (404, "No thread found with id 'thread_nope'.")
-    assert error_of(service.retrieve_assistant, OWNER, "asst_nope").status == 404
-    assert error_of(service.retrieve_message, OWNER, thread.id, "msg_nope").status == 404
-    assert error_of(service.retrieve_run, OWNER, thread.id, "run_nope").status == 404
+    assert error_of(service.assistants.retrieve, OWNER, "asst_nope").status == 404
+    assert error_of(service.messages.retrieve, OWNER, thread.id, "msg_nope").status == 404
+    assert error_of(service.runs.retrieve, OWNER, thread.id, "run_nope").status == 404
     assert (
-        error_of(service.create_run, OWNER, thread.id, {"assistant_id": "asst_nope"}).status == 404
+        error_of(service.runs.create, OWNER, thread.id, {"assistant_id": "asst_nope"}).status == 404
     )
     assert (
-        error_of(service.create_run, OWNER, "thread_nope", {"assistant_id": assistant.id}).status
+        error_of(service.runs.create, OWNER, "thread_nope", {"assistant_id": assistant.id}).status
         == 404
     )
-    assert error_of(service.list_run_steps, OWNER, thread.id, "run_nope").status == 404
+    assert error_of(service.steps.list, OWNER, thread.id, "run_nope").status == 404

@@ -10,23 +10,22 @@ import mimetypes
 from typing import Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 from starlette.datastructures import UploadFile
 
-from nbext.assistants.files import FilesService, too_large
+from nbext.api.edge import Owner, call, dump, query
+from nbext.api.files.service import Files, too_large
 from nbext.errors import invalid
-from nbext.server.auth import require_owner
-from nbext.server.routes.common import call, dump, query
 
-router = APIRouter(prefix="/files")
+router = APIRouter(prefix="/files", tags=["Files"])
 
 _FORM_OVERHEAD = 64 * 1024
 """Room for the multipart framing and the other fields beside the file."""
 
 
-def files(request: Request) -> FilesService:
+def files(request: Request) -> Files:
     return request.app.state.files
 
 
@@ -45,7 +44,7 @@ def dump_files(value: BaseModel) -> dict[str, Any]:
 
 
 @router.post("")
-async def upload_file(request: Request, owner: str = Depends(require_owner)) -> Any:
+async def upload_file(request: Request, owner: Owner) -> Any:
     service = files(request)
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > service.max_bytes + _FORM_OVERHEAD:
@@ -74,24 +73,24 @@ async def upload_file(request: Request, owner: str = Depends(require_owner)) -> 
             }
         purpose = form.get("purpose")
         return dump_files(
-            await call(service.upload, owner, upload.filename, data, purpose, expires_after)
+            await call(service.create, owner, upload.filename, data, purpose, expires_after)
         )
     finally:
         await form.close()
 
 
 @router.get("")
-async def list_files(request: Request, owner: str = Depends(require_owner)) -> Any:
+async def list_files(request: Request, owner: Owner) -> Any:
     return dump_files(await call(files(request).list, owner, query(request)))
 
 
 @router.get("/{file_id}")
-async def retrieve_file(file_id: str, request: Request, owner: str = Depends(require_owner)) -> Any:
+async def retrieve_file(file_id: str, request: Request, owner: Owner) -> Any:
     return dump_files(await call(files(request).retrieve, owner, file_id))
 
 
 @router.get("/{file_id}/content")
-async def file_content(file_id: str, request: Request, owner: str = Depends(require_owner)) -> Any:
+async def file_content(file_id: str, request: Request, owner: Owner) -> Any:
     file, data = await call(files(request).content, owner, file_id)
     media = mimetypes.guess_type(file.filename)[0] or "application/octet-stream"
     disposition = f"attachment; filename*=UTF-8''{quote(file.filename)}"
@@ -99,5 +98,5 @@ async def file_content(file_id: str, request: Request, owner: str = Depends(requ
 
 
 @router.delete("/{file_id}")
-async def delete_file(file_id: str, request: Request, owner: str = Depends(require_owner)) -> Any:
+async def delete_file(file_id: str, request: Request, owner: Owner) -> Any:
     return dump(await call(files(request).delete, owner, file_id))

@@ -1,4 +1,4 @@
-"""The request bodies each endpoint accepts, as published in OpenAI's OpenAPI contract.
+"""The parts of request bodies that several Assistants endpoints share (tools, messages...).
 
 Limits come from the contract (``tests/reference``): 128 tools on an
 assistant but 20 as a per-run override, names up to 256 characters,
@@ -7,7 +7,7 @@ instructions up to 256,000, token budgets of at least 256, and so on.
 
 from __future__ import annotations
 
-from nbext.assistants.validation import (
+from nbext.api.validation import (
     Check,
     any_object,
     array,
@@ -115,32 +115,6 @@ RESPONSE_FORMAT = nullable(
     )
 )
 
-TOOL_CHOICE = nullable(
-    by_type(
-        {
-            str: string(enum=["none", "auto", "required"]),
-            dict: obj(
-                {
-                    "type": string(enum=["function", "code_interpreter", "file_search"]),
-                    "function": obj({"name": string()}, required=("name",)),
-                },
-                required=("type",),
-            ),
-        },
-        "a string or an object",
-    )
-)
-
-TRUNCATION_STRATEGY = nullable(
-    obj(
-        {
-            "type": string(enum=["auto", "last_messages"]),
-            "last_messages": nullable(integer(minimum=1)),
-        },
-        required=("type",),
-    )
-)
-
 CONTENT_PART = tagged(
     {
         "text": obj({"type": string(), "text": string()}, required=("text",)),
@@ -190,65 +164,4 @@ MESSAGE_CREATE = obj(
     required=("role", "content"),
 )
 
-ASSISTANT_FIELDS: dict[str, Check] = {
-    "model": string(),
-    "name": nullable(string(max_length=256)),
-    "description": nullable(string(max_length=512)),
-    "instructions": nullable(string(max_length=256_000)),
-    "reasoning_effort": REASONING_EFFORT,
-    "tools": array(TOOL, max_items=128),
-    "tool_resources": tool_resources(creating=True),
-    "metadata": metadata(),
-    "temperature": nullable(number(minimum=0, maximum=2)),
-    "top_p": nullable(number(minimum=0, maximum=1)),
-    "response_format": RESPONSE_FORMAT,
-}
-ASSISTANT_CREATE = obj(ASSISTANT_FIELDS, required=("model",))
-ASSISTANT_MODIFY = obj({**ASSISTANT_FIELDS, "tool_resources": tool_resources(creating=False)})
-
-THREAD_CREATE = obj(
-    {
-        "messages": array(MESSAGE_CREATE),
-        "tool_resources": tool_resources(creating=True),
-        "metadata": metadata(),
-    }
-)
-THREAD_MODIFY = obj({"tool_resources": tool_resources(creating=False), "metadata": metadata()})
 METADATA_ONLY = obj({"metadata": metadata()})
-
-RUN_FIELDS: dict[str, Check] = {
-    "assistant_id": string(),
-    "model": nullable(string()),
-    "reasoning_effort": REASONING_EFFORT,
-    "instructions": nullable(string(max_length=256_000)),
-    "tools": nullable(array(TOOL, max_items=20)),
-    "metadata": metadata(),
-    "temperature": nullable(number(minimum=0, maximum=2)),
-    "top_p": nullable(number(minimum=0, maximum=1)),
-    "stream": nullable(boolean()),
-    "max_prompt_tokens": nullable(integer(minimum=256)),
-    "max_completion_tokens": nullable(integer(minimum=256)),
-    "truncation_strategy": TRUNCATION_STRATEGY,
-    "tool_choice": TOOL_CHOICE,
-    "parallel_tool_calls": boolean(),
-    "response_format": RESPONSE_FORMAT,
-}
-RUN_CREATE = obj(
-    {
-        **RUN_FIELDS,
-        "additional_instructions": nullable(string(max_length=256_000)),
-        "additional_messages": nullable(array(MESSAGE_CREATE)),
-    },
-    required=("assistant_id",),
-)
-THREAD_AND_RUN_CREATE = obj(
-    {**RUN_FIELDS, "thread": THREAD_CREATE, "tool_resources": tool_resources(creating=False)},
-    required=("assistant_id",),
-)
-SUBMIT_TOOL_OUTPUTS = obj(
-    {
-        "tool_outputs": array(obj({"tool_call_id": string(), "output": string()})),
-        "stream": nullable(boolean()),
-    },
-    required=("tool_outputs",),
-)

@@ -11,11 +11,11 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sse_starlette import ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
+from nbext.api.sse import event_stream
 from nbext.backends.base import ChatBackend
 from nbext.errors import APIError, invalid
-from nbext.server.sse import event_stream
 
-router = APIRouter()
+router = APIRouter(tags=["Chat"])
 
 _KNOWN_FIELDS = frozenset(CompletionCreateParamsBase.__annotations__) | {"stream"}
 

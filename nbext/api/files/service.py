@@ -1,4 +1,4 @@
-"""``/v1/files``: uploaded bytes on disk, their ``FileObject`` in the database.
+"""Files: uploaded bytes on disk, their ``FileObject`` in the database.
 
 A file's bytes live in ``<data dir>/files/<file id>`` (never under the name
 the client sent, so no upload can choose where it is written); the metadata
@@ -10,7 +10,7 @@ OpenAI's rules kept here: the purposes an upload may have, a size limit
 (OpenAI allowed 512 MB; this server defaults to 32 MiB, see
 :data:`DEFAULT_MAX_FILE_BYTES`), 404 for another owner's file, and deleting
 a file removes it from every vector store (the vector store service
-registers that through :attr:`FilesService.on_delete`).
+registers that through :attr:`Files.on_delete`).
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def clean_filename(name: str | None) -> str:
     return base[:255] or "upload"
 
 
-class FilesService:
+class Files:
     """Files of every owner: bytes under ``directory``, metadata in ``store``."""
 
     def __init__(
@@ -73,7 +73,7 @@ class FilesService:
 
     # -- the API ---------------------------------------------------------------
 
-    def upload(
+    def create(
         self,
         owner: str,
         filename: str | None,

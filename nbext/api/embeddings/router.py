@@ -15,7 +15,8 @@ from fastapi import APIRouter, Request
 from openai.types import CreateEmbeddingResponse
 from starlette.concurrency import run_in_threadpool
 
-from nbext.assistants.validation import (
+from nbext.api.edge import dump, json_body
+from nbext.api.validation import (
     array,
     by_type,
     integer,
@@ -24,10 +25,9 @@ from nbext.assistants.validation import (
     validate,
 )
 from nbext.errors import APIError, invalid
-from nbext.server.routes.common import dump, json_body
 from nbext.tools.file_search import DIMENSIONS, count_tokens, embed
 
-router = APIRouter()
+router = APIRouter(tags=["Embeddings"])
 
 MODEL = "all-minilm-l6-v2"
 ALIASES = frozenset({MODEL, "all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"})

@@ -1,27 +1,36 @@
-"""What every Assistants route does: read the body, call the service off the loop, dump."""
+"""What every route does at the edge: who calls, read the body, call off the loop, answer.
+
+The caller's owner is decided by the server's key check (:mod:`nbext.server.auth`,
+a dependency of the whole ``/v1`` router, which runs first and leaves it in
+``request.state``); a route takes it as an :data:`Owner` parameter.
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from fastapi import Request
+from fastapi import Depends, Request
 from pydantic import BaseModel
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
-from nbext.assistants.service import AssistantsService
+from nbext.api.sse import event_stream
 from nbext.engine.events import Event, event_json
 from nbext.errors import invalid
-from nbext.server.sse import event_stream
 from nbext.wire import to_wire
 
 T = TypeVar("T")
 
 
-def service(request: Request) -> AssistantsService:
-    return request.app.state.assistants
+def _owner(request: Request) -> str:
+    owner: str = request.state.owner
+    return owner
+
+
+Owner = Annotated[str, Depends(_owner)]
+"""The caller's owner id (whoever the API key belongs to)."""
 
 
 async def json_body(request: Request) -> dict[str, Any]:

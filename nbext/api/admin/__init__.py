@@ -1,0 +1,1 @@
+"""``/v1`` admin: router, protocol, service."""

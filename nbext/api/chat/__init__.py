@@ -1,0 +1,1 @@
+"""``/v1`` chat: router, protocol, service."""

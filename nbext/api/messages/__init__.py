@@ -1,0 +1,1 @@
+"""``/v1`` messages: router, protocol, service."""
