@@ -422,7 +422,7 @@ def bench_long_thread(tmp: Path, long_n: int, rounds: int, report: Report) -> No
         first_call[name].append(backend.calls[-1] - start)
         total[name].append(end - start)
         sent[name] = len(service.runs.context(OWNER, thread_id, run.id).sent_message_ids)
-        for message in service.messages.list(OWNER, thread_id, {"run_id": run.id}).data:
+        for message in service.messages.list(OWNER, thread_id, run_id=run.id).data:
             service.messages.delete(OWNER, thread_id, message.id)  # keep the thread's size
 
     names = list(variants)

@@ -1,15 +1,14 @@
-"""Route order that matters is structural: ``POST /threads/runs`` is never "modify thread 'runs'"."""
+"""Route order that matters is structural: ``POST /threads/runs`` never modifies thread "runs"."""
 
 from __future__ import annotations
 
+from assistants.scripted_backend import ScriptedBackend
 from fastapi.testclient import TestClient
 
 from nbext.api.routers import ROUTERS
 from nbext.api.runs.router import create_and_run_router
 from nbext.api.threads.router import router as threads_router
 from nbext.server.app import create_app
-
-from assistants.scripted_backend import ScriptedBackend
 
 
 def test_create_and_run_is_included_before_the_threads_router():

@@ -1,4 +1,12 @@
-"""What every route does at the edge: who calls, read the body, call off the loop, answer.
+"""What every route does at the edge: who calls, parse the request, call off the loop, answer.
+
+A request is checked once, here: the body against its endpoint's contract
+(:mod:`nbext.api.validation`, with OpenAI's wording), the query string into
+a :class:`~nbext.store.ListQuery`; the services receive the typed result
+(the ``openai`` SDK's own ``*Params`` types) and never check shapes again.
+Responses are the SDK's own objects, written as OpenAI wrote them
+(:func:`nbext.wire.to_wire`); routes declare them as ``response_model`` so
+``/openapi.json`` describes the real API.
 
 The caller's owner is decided by the server's key check (:mod:`nbext.server.auth`,
 a dependency of the whole ``/v1`` router, which runs first and leaves it in
@@ -12,13 +20,16 @@ from collections.abc import Callable, Iterator
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
 from nbext.api.sse import event_stream
+from nbext.api.validation import Check, validate
 from nbext.engine.events import Event, event_json
 from nbext.errors import invalid
+from nbext.store import ListQuery
 from nbext.wire import to_wire
 
 T = TypeVar("T")
@@ -49,8 +60,28 @@ async def json_body(request: Request) -> dict[str, Any]:
     return body
 
 
+def parsed(check: Check) -> Any:
+    """A route parameter: the JSON body, checked against ``check``; annotate it with
+    the SDK's ``*Params`` type the check produces."""
+
+    async def body(request: Request) -> dict[str, Any]:
+        return validate(await json_body(request), check)
+
+    return Depends(body)
+
+
 def query(request: Request) -> dict[str, str]:
     return dict(request.query_params)
+
+
+def listing(*extra: str) -> Any:
+    """A route parameter: the list query (``limit``, ``order``, ``after``, ``before``);
+    ``extra`` names the endpoint's own filters, read from :func:`query`."""
+
+    def page(request: Request) -> ListQuery:
+        return ListQuery.parse(query(request), extra=extra)
+
+    return Depends(page)
 
 
 async def call(function: Callable[..., T], *args: Any) -> T:
@@ -58,13 +89,14 @@ async def call(function: Callable[..., T], *args: Any) -> T:
     return await run_in_threadpool(function, *args)
 
 
-def dump(value: BaseModel) -> dict[str, Any]:
-    return to_wire(value)
+def dump(value: BaseModel) -> JSONResponse:
+    """The SDK object as OpenAI wrote it (a response, so ``response_model`` only documents)."""
+    return JSONResponse(to_wire(value))
 
 
-def wants_stream(body: dict[str, Any]) -> bool:
+def wants_stream(body: Any) -> bool:
     """``stream`` is a transport choice, so the route takes it off the body."""
-    return bool(body.pop("stream", False))
+    return bool(body.pop("stream", None))
 
 
 async def run_events(events: Iterator[Event]) -> EventSourceResponse:

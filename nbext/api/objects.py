@@ -6,6 +6,7 @@ is, what a string ``content`` becomes — is written down once.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from openai.types.beta import Assistant, Thread
@@ -21,7 +22,7 @@ DEFAULT_TEMPERATURE = 1.0
 DEFAULT_TOP_P = 1.0
 
 
-def new_assistant(body: dict[str, Any], now: int) -> Assistant:
+def new_assistant(body: Mapping[str, Any], now: int) -> Assistant:
     return Assistant.model_validate(
         {
             "id": new_id("asst"),
@@ -41,7 +42,7 @@ def new_assistant(body: dict[str, Any], now: int) -> Assistant:
     )
 
 
-def modified(obj: Any, body: dict[str, Any]) -> Any:
+def modified(obj: Any, body: Mapping[str, Any]) -> Any:
     """The object with the body's fields replaced (``reasoning_effort`` is not stored)."""
     changes = {key: value for key, value in body.items() if key != "reasoning_effort"}
     if "metadata" in changes:
@@ -53,7 +54,7 @@ def modified(obj: Any, body: dict[str, Any]) -> Any:
     return type(obj).model_validate(data)
 
 
-def new_thread(body: dict[str, Any], now: int) -> Thread:
+def new_thread(body: Mapping[str, Any], now: int) -> Thread:
     return Thread.model_validate(
         {
             "id": new_id("thread"),
@@ -78,7 +79,7 @@ def content_blocks(content: str | list[dict[str, Any]]) -> list[dict[str, Any]]:
     return blocks
 
 
-def new_message(body: dict[str, Any], thread_id: str, now: int) -> Message:
+def new_message(body: Mapping[str, Any], thread_id: str, now: int) -> Message:
     """A message written by the caller (not by a run): complete from the start."""
     return Message.model_validate(
         {
@@ -100,15 +101,13 @@ def new_message(body: dict[str, Any], thread_id: str, now: int) -> Message:
     )
 
 
-def new_run(body: dict[str, Any], assistant: Assistant, thread_id: str, now: int) -> Run:
+def new_run(body: Mapping[str, Any], assistant: Assistant, thread_id: str, now: int) -> Run:
     """The run's settings: the request's, else the assistant's, else OpenAI's defaults."""
     instructions = body.get("instructions")
     if instructions is None:
         instructions = assistant.instructions or ""
     if body.get("additional_instructions"):
-        instructions = "\n\n".join(
-            filter(None, [instructions, body["additional_instructions"]])
-        )
+        instructions = "\n\n".join(filter(None, [instructions, body["additional_instructions"]]))
     tools = (
         body["tools"]
         if body.get("tools") is not None
@@ -157,7 +156,7 @@ def new_run(body: dict[str, Any], assistant: Assistant, thread_id: str, now: int
     )
 
 
-def _response_format(body: dict[str, Any], assistant: Assistant) -> Any:
+def _response_format(body: Mapping[str, Any], assistant: Assistant) -> Any:
     if body.get("response_format") is not None:
         return body["response_format"]
     fmt = assistant.response_format

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from nbext.engine.lifecycle import Runtime
 from nbext.errors import invalid
 
 
-def resolve_resources(rt: Runtime, owner: str, body: dict[str, Any]) -> dict[str, Any]:
+def resolve_resources(rt: Runtime, owner: str, body: Mapping[str, Any]) -> dict[str, Any]:
     """``tool_resources`` checked (unknown ids are 404s) and ``vector_stores`` created."""
     if body.get("tool_resources"):
         try:
@@ -17,5 +18,5 @@ def resolve_resources(rt: Runtime, owner: str, body: dict[str, Any]) -> dict[str
             raise invalid(
                 f"'tool_resources' cannot be used here: {exc}.", param="tool_resources"
             ) from None
-        body = {**body, "tool_resources": resolved}
-    return body
+        return {**body, "tool_resources": resolved}
+    return dict(body)

@@ -81,3 +81,14 @@ def error_of(call: Any, *args: Any) -> Any:
     except APIError as exc:
         return exc
     raise AssertionError("no APIError raised")
+
+
+def at_the_edge(method: Any, check: Any) -> Any:
+    """``method`` called as its route calls it: the body (last argument) parsed first."""
+    from nbext.api.validation import validate
+
+    def call(*args: Any) -> Any:
+        *head, body = args
+        return method(*head, validate(body, check))
+
+    return call

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from nbext.store import ListQuery
+
 from .helpers import OTHER, OWNER, error_of, wait_run
 from .scripted_backend import Reply
 
@@ -60,10 +62,13 @@ def test_thread_and_message_crud(service):
 
 
 def test_pagination(service):
+    def listed(query):  # as the route parses the query string
+        return service.assistants.list(OWNER, ListQuery.parse(query))
+
     ids = [
         service.assistants.create(OWNER, {"model": "scripted", "name": str(i)}).id for i in range(5)
     ]
-    page = service.assistants.list(OWNER, {"limit": "2"})  # query strings arrive as strings
+    page = listed({"limit": "2"})  # query strings arrive as strings
     assert [a.id for a in page.data] == [ids[4], ids[3]]  # newest first
     assert (page.first_id, page.last_id, page.has_more, page.object) == (
         ids[4],
@@ -71,15 +76,15 @@ def test_pagination(service):
         True,
         "list",
     )
-    page = service.assistants.list(OWNER, {"limit": 2, "after": page.last_id})
+    page = listed({"limit": 2, "after": page.last_id})
     assert [a.id for a in page.data] == [ids[2], ids[1]] and page.has_more
-    page = service.assistants.list(OWNER, {"limit": 2, "after": page.last_id})
+    page = listed({"limit": 2, "after": page.last_id})
     assert [a.id for a in page.data] == [ids[0]] and not page.has_more
-    page = service.assistants.list(OWNER, {"order": "asc", "limit": 2, "after": ids[1]})
+    page = listed({"order": "asc", "limit": 2, "after": ids[1]})
     assert [a.id for a in page.data] == [ids[2], ids[3]] and page.has_more
-    page = service.assistants.list(OWNER, {"order": "asc", "limit": 2, "before": ids[3]})
+    page = listed({"order": "asc", "limit": 2, "before": ids[3]})
     assert [a.id for a in page.data] == [ids[1], ids[2]] and page.has_more  # nearest the cursor
-    page = service.assistants.list(OWNER, {"limit": 10, "before": ids[2]})
+    page = listed({"limit": 10, "before": ids[2]})
     assert [a.id for a in page.data] == [ids[4], ids[3]] and not page.has_more
     assert len(service.assistants.list(OWNER).data) == 5
     empty = service.assistants.list(OTHER)
@@ -104,4 +109,5 @@ def test_owners_see_only_their_own_objects(service, backend, assistant):
     )
     assert service.assistants.list(OTHER).data == []
     # A cursor from another owner's list is not a cursor of this one.
-    assert error_of(service.assistants.list, OTHER, {"after": assistant.id}).param == "after"
+    cursor = ListQuery(after=assistant.id)
+    assert error_of(service.assistants.list, OTHER, cursor).param == "after"

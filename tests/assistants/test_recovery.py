@@ -41,7 +41,7 @@ def test_runs_of_a_dead_process_fail_or_expire(db_url, clock: FakeClock):
         assert busy.status == "failed" and busy.failed_at
         assert busy.last_error.code == "server_error"
         assert busy.last_error.message == "the server restarted while this run was in progress"
-        message = second.messages.list(OWNER, busy_thread.id, {"run_id": busy.id}).data[0]
+        message = second.messages.list(OWNER, busy_thread.id, run_id=busy.id).data[0]
         assert message.status == "incomplete" and message.incomplete_details.reason == "run_failed"
         # A run waiting for tool outputs survives a restart...
         waited = second.runs.retrieve(OWNER, waiting_thread.id, waiting.id)

@@ -8,6 +8,7 @@ from openai.types.beta import Assistant
 from openai.types.beta.threads.runs import CodeInterpreterToolCall
 
 from nbext.api.services import AssistantsService
+from nbext.store import ListQuery
 from nbext.tools.registry import ToolContext, ToolRegistry, ToolResult
 
 from .helpers import OWNER, WEATHER, FakeClock, error_of, wait_run
@@ -28,7 +29,7 @@ def test_run_completes_with_an_assistant_message(service, backend, assistant):
     assert run.status == "completed"
     assert run.completed_at and run.started_at and run.expires_at is None
     assert run.instructions == "Be brief." and run.tools[0].type == "function"
-    messages = service.messages.list(OWNER, thread_id, {"order": "asc"}).data
+    messages = service.messages.list(OWNER, thread_id, ListQuery(order="asc")).data
     assert [m.role for m in messages] == ["user", "assistant"]
     answer = messages[1]
     assert answer.content[0].text.value == "Hello there"
@@ -37,7 +38,7 @@ def test_run_completes_with_an_assistant_message(service, backend, assistant):
         assistant.id,
         "completed",
     )
-    only_run = service.messages.list(OWNER, thread_id, {"run_id": run.id}).data
+    only_run = service.messages.list(OWNER, thread_id, run_id=run.id).data
     assert [m.id for m in only_run] == [answer.id]
     request = backend.requests[0]
     assert request["messages"] == [
@@ -76,7 +77,7 @@ def test_function_call_round_trip(service, backend, assistant):
     run = wait_run(service, resumed)
     assert run.status == "completed"
 
-    steps = service.steps.list(OWNER, thread_id, run.id, {"order": "asc"}).data
+    steps = service.steps.list(OWNER, thread_id, run.id, ListQuery(order="asc")).data
     assert [(s.type, s.status) for s in steps] == [
         ("tool_calls", "completed"),
         ("message_creation", "completed"),
@@ -116,7 +117,7 @@ def test_cancel_in_progress_keeps_partial_text(service, backend, assistant):
     gate.set()
     run = wait_run(service, run)
     assert run.status == "cancelled" and run.cancelled_at
-    message = service.messages.list(OWNER, thread_id, {"run_id": run.id}).data[0]
+    message = service.messages.list(OWNER, thread_id, run_id=run.id).data[0]
     assert message.status == "incomplete"
     assert message.incomplete_details.reason == "run_cancelled"
     assert message.content[0].text.value == "Once"
@@ -169,7 +170,7 @@ def test_incomplete_when_the_completion_budget_runs_out(service, backend, assist
     assert run.incomplete_details.reason == "max_completion_tokens"
     assert run.usage.completion_tokens == 256
     assert backend.requests[0]["max_completion_tokens"] == 256
-    message = service.messages.list(OWNER, thread_id, {"run_id": run.id}).data[0]
+    message = service.messages.list(OWNER, thread_id, run_id=run.id).data[0]
     assert message.status == "incomplete" and message.incomplete_details.reason == "max_tokens"
 
 
@@ -190,7 +191,7 @@ def test_completion_budget_is_shared_by_the_calls_of_a_run(service, backend, ass
     assert backend.requests[1]["max_completion_tokens"] == 256 - used_first
     assert run.status == "incomplete" and run.incomplete_details.reason == "max_completion_tokens"
     # One call wrote text and a tool call: its usage is credited once, to its last step.
-    steps = service.steps.list(OWNER, thread_id, run.id, {"order": "asc"}).data
+    steps = service.steps.list(OWNER, thread_id, run.id, ListQuery(order="asc")).data
     assert [s.type for s in steps] == ["message_creation", "tool_calls", "message_creation"]
     assert steps[0].usage.total_tokens == 0
     assert sum(s.usage.total_tokens for s in steps) == run.usage.total_tokens
@@ -371,7 +372,7 @@ def test_server_side_tool_runs_inside_the_run(db_url, clock):
         run = wait_run(service, service.runs.create(OWNER, thread_id, {"assistant_id": helper.id}))
         assert run.status == "completed"  # no requires_action: the server ran the tool
         assert seen[0][1] == {"code": "print(2 + 2)"} and seen[0][2].run_id == run.id
-        step = service.steps.list(OWNER, thread_id, run.id, {"order": "asc"}).data[0]
+        step = service.steps.list(OWNER, thread_id, run.id, ListQuery(order="asc")).data[0]
         call = step.step_details.tool_calls[0]
         assert call.type == "code_interpreter" and call.code_interpreter.outputs[0].logs == "4\n"
         assert backend.requests[1]["messages"][-1]["content"] == "4\n"

@@ -8,7 +8,7 @@ import pytest
 
 from nbext.api.services import AssistantsService
 from nbext.engine import truncation
-from nbext.store import Store
+from nbext.store import ListQuery, Store
 
 from .helpers import OWNER, FakeClock, wait_run
 from .scripted_backend import PER_MESSAGE, Reply, ScriptedBackend
@@ -31,9 +31,8 @@ def _long_thread(service: AssistantsService, count: int) -> tuple[str, list[str]
         for i in range(count)
     ]
     thread = service.threads.create(OWNER, {"messages": messages})
-    ids = [
-        m.id for m in service.messages.list(OWNER, thread.id, {"order": "asc", "limit": 100}).data
-    ]
+    page = ListQuery(order="asc", limit=100)
+    ids = [m.id for m in service.messages.list(OWNER, thread.id, page).data]
     return thread.id, ids
 
 

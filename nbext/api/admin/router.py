@@ -13,28 +13,17 @@ from dataclasses import replace
 from typing import Any
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, ConfigDict
 from starlette.concurrency import run_in_threadpool
 
 from nbext import __version__
+from nbext.api.admin.protocol import BackendChoice
 from nbext.backends import backend_from_settings
 from nbext.backends.base import ChatBackend
 from nbext.config import Settings
 from nbext.errors import APIError
 
-router = APIRouter(prefix="/nbext", include_in_schema=False)
+router = APIRouter(prefix="/nbext", include_in_schema=False, tags=["nbext"])
 _STARTED = time.time()
-
-
-class BackendChoice(BaseModel):
-    """``%nbext backend TARGET [--key K] [--model M]``."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    target: str
-    """``embedded`` or the base URL of an OpenAI-compatible endpoint."""
-    key: str | None = None
-    model: str | None = None
 
 
 def status(backend: ChatBackend) -> dict[str, Any]:

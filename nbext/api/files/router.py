@@ -7,17 +7,20 @@ The size limit is checked on ``Content-Length`` before the body is read (a
 from __future__ import annotations
 
 import mimetypes
-from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
+from openai.types import FileDeleted, FileObject
 from pydantic import BaseModel
 from starlette.datastructures import UploadFile
 
 from nbext.api.edge import Owner, call, dump, query
-from nbext.api.files.service import Files, too_large
+from nbext.api.files.protocol import list_query, parse_upload, too_large
+from nbext.api.files.service import Files
 from nbext.errors import invalid
+from nbext.store import ListQuery, Page
+from nbext.wire import to_wire
 
 router = APIRouter(prefix="/files", tags=["Files"])
 
@@ -32,19 +35,19 @@ def files(request: Request) -> Files:
 _OMITTED_WHEN_NULL = ("expires_at", "status_details")
 
 
-def dump_files(value: BaseModel) -> dict[str, Any]:
+def dump_files(value: BaseModel) -> JSONResponse:
     """A file (or a page of them): OpenAI leaves out ``expires_at`` and the deprecated
     ``status_details`` when they have no value, rather than sending null."""
-    wire = dump(value)
+    wire = to_wire(value)
     for item in wire.get("data", [wire]) if isinstance(wire.get("data"), list) else [wire]:
         for key in _OMITTED_WHEN_NULL:
             if item.get(key, 0) is None:
                 del item[key]
-    return wire
+    return JSONResponse(wire)
 
 
-@router.post("")
-async def upload_file(request: Request, owner: Owner) -> Any:
+@router.post("", response_model=FileObject)
+async def upload_file(request: Request, owner: Owner) -> Response:
     service = files(request)
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > service.max_bytes + _FORM_OVERHEAD:
@@ -71,32 +74,34 @@ async def upload_file(request: Request, owner: Owner) -> Any:
                 "anchor": form.get("expires_after[anchor]"),
                 "seconds": int(seconds) if seconds.isdigit() else seconds,
             }
-        purpose = form.get("purpose")
-        return dump_files(
-            await call(service.create, owner, upload.filename, data, purpose, expires_after)
+        checked = parse_upload(
+            upload.filename, data, form.get("purpose"), expires_after, max_bytes=service.max_bytes
         )
+        return dump_files(await call(service.create, owner, checked))
     finally:
         await form.close()
 
 
-@router.get("")
-async def list_files(request: Request, owner: Owner) -> Any:
-    return dump_files(await call(files(request).list, owner, query(request)))
+@router.get("", response_model=Page[FileObject])
+async def list_files(request: Request, owner: Owner) -> Response:
+    page = ListQuery.parse(list_query(query(request)))
+    purpose = query(request).get("purpose")
+    return dump_files(await call(files(request).list, owner, page, purpose))
 
 
-@router.get("/{file_id}")
-async def retrieve_file(file_id: str, request: Request, owner: Owner) -> Any:
+@router.get("/{file_id}", response_model=FileObject)
+async def retrieve_file(file_id: str, request: Request, owner: Owner) -> Response:
     return dump_files(await call(files(request).retrieve, owner, file_id))
 
 
-@router.get("/{file_id}/content")
-async def file_content(file_id: str, request: Request, owner: Owner) -> Any:
+@router.get("/{file_id}/content", response_class=Response)
+async def file_content(file_id: str, request: Request, owner: Owner) -> Response:
     file, data = await call(files(request).content, owner, file_id)
     media = mimetypes.guess_type(file.filename)[0] or "application/octet-stream"
     disposition = f"attachment; filename*=UTF-8''{quote(file.filename)}"
     return Response(data, media_type=media, headers={"Content-Disposition": disposition})
 
 
-@router.delete("/{file_id}")
-async def delete_file(file_id: str, request: Request, owner: Owner) -> Any:
+@router.delete("/{file_id}", response_model=FileDeleted)
+async def delete_file(file_id: str, request: Request, owner: Owner) -> Response:
     return dump(await call(files(request).delete, owner, file_id))

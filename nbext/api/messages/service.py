@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
-from openai.types.beta.threads import Message, MessageDeleted
+from openai.types.beta.threads import (
+    Message,
+    MessageCreateParams,
+    MessageDeleted,
+    MessageUpdateParams,
+)
 
 from nbext.api import objects
-from nbext.api.params import MESSAGE_CREATE, METADATA_ONLY
-from nbext.api.validation import validate
 from nbext.engine.lifecycle import Runtime, active_run
 from nbext.errors import invalid
 from nbext.store import MESSAGES, THREADS, ListQuery, Page
@@ -19,8 +19,7 @@ class Messages:
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
 
-    def create(self, owner: str, thread_id: str, body: Any) -> Message:
-        body = validate(body, MESSAGE_CREATE)
+    def create(self, owner: str, thread_id: str, body: MessageCreateParams) -> Message:
         self.rt.tools.hooks.check_attachments(owner, body.get("attachments") or [])
         with self.rt.lock:
             self.rt.store.get(THREADS, owner, thread_id)
@@ -35,21 +34,26 @@ class Messages:
         return message
 
     def list(
-        self, owner: str, thread_id: str, query: Mapping[str, Any] | None = None
+        self,
+        owner: str,
+        thread_id: str,
+        page: ListQuery | None = None,
+        run_id: str | None = None,
     ) -> Page[Message]:
         """Newest first by default; ``run_id`` keeps only the messages a run wrote."""
-        query = query or {}
-        page = ListQuery.parse(query, extra=("run_id",))
         self.rt.store.get(THREADS, owner, thread_id)
-        where = {"run_id": query["run_id"]} if query.get("run_id") else {}
-        return self.rt.store.list(MESSAGES, owner, page, thread_id=thread_id, **where)
+        where = {"run_id": run_id} if run_id else {}
+        return self.rt.store.list(
+            MESSAGES, owner, page or ListQuery(), thread_id=thread_id, **where
+        )
 
     def retrieve(self, owner: str, thread_id: str, message_id: str) -> Message:
         return self.rt.store.get(MESSAGES, owner, message_id, thread_id=thread_id)
 
-    def update(self, owner: str, thread_id: str, message_id: str, body: Any) -> Message:
-        changes = validate(body, METADATA_ONLY)
-        message = objects.modified(self.retrieve(owner, thread_id, message_id), changes)
+    def update(
+        self, owner: str, thread_id: str, message_id: str, body: MessageUpdateParams
+    ) -> Message:
+        message = objects.modified(self.retrieve(owner, thread_id, message_id), body)
         self.rt.store.update(MESSAGES, message)
         return message
 

@@ -8,20 +8,22 @@ pairs instead of the run; errors raise before the first event.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from openai.types.beta import Thread
-from openai.types.beta.threads import Run
+from openai.types.beta.thread_create_and_run_params import ThreadCreateAndRunParamsBase
+from openai.types.beta.threads import Run, RunUpdateParams
+from openai.types.beta.threads.run_create_params import RunCreateParamsBase
+from openai.types.beta.threads.run_submit_tool_outputs_params import (
+    RunSubmitToolOutputsParamsBase,
+)
 from openai.types.beta.threads.runs import RunStep
 from openai.types.beta.threads.runs.file_search_tool_call import FileSearchResultContent
 
 from nbext.api import objects
-from nbext.api.params import METADATA_ONLY
 from nbext.api.resources import resolve_resources
-from nbext.api.runs.protocol import RUN_CREATE, SUBMIT_TOOL_OUTPUTS, THREAD_AND_RUN_CREATE
 from nbext.api.threads.service import Threads
-from nbext.api.validation import validate
 from nbext.engine.events import Event, RunChannel
 from nbext.engine.lifecycle import Runtime, active_run, expire_if_due, finish, transition
 from nbext.engine.queue import RunQueue
@@ -42,8 +44,6 @@ from nbext.store import (
 from nbext.store.records import RunContext, RunPrompt
 from nbext.tools.function.outputs import matched_outputs, record_outputs
 
-Query = Mapping[str, Any]
-
 
 class Runs:
     def __init__(self, rt: Runtime, queue: RunQueue, threads: Threads) -> None:
@@ -51,18 +51,20 @@ class Runs:
         self.queue = queue
         self.threads = threads
 
-    def create(self, owner: str, thread_id: str, body: Any) -> Run:
-        return self._start(owner, thread_id, validate(body, RUN_CREATE))[0]
+    def create(self, owner: str, thread_id: str, body: RunCreateParamsBase) -> Run:
+        return self._start(owner, thread_id, body)[0]
 
-    def stream(self, owner: str, thread_id: str, body: Any) -> Iterator[Event]:
+    def stream(self, owner: str, thread_id: str, body: RunCreateParamsBase) -> Iterator[Event]:
         """Like :meth:`create`; errors raise here, before the first event."""
-        return iter(self._start(owner, thread_id, validate(body, RUN_CREATE))[1])
+        return iter(self._start(owner, thread_id, body)[1])
 
-    def create_and_run(self, owner: str, body: Any) -> Run:
+    def create_and_run(self, owner: str, body: ThreadCreateAndRunParamsBase) -> Run:
         """``POST /threads/runs``: a new thread and a run on it."""
         return self._thread_and_run(owner, body)[0]
 
-    def stream_create_and_run(self, owner: str, body: Any) -> Iterator[Event]:
+    def stream_create_and_run(
+        self, owner: str, body: ThreadCreateAndRunParamsBase
+    ) -> Iterator[Event]:
         """Starts with ``thread.created``, then the run's events."""
         return iter(self._thread_and_run(owner, body)[1])
 
@@ -70,17 +72,15 @@ class Runs:
         run = self.rt.store.get(RUNS, owner, run_id, thread_id=thread_id)
         return expire_if_due(self.rt, run)
 
-    def list(self, owner: str, thread_id: str, query: Query | None = None) -> Page[Run]:
-        page_query = ListQuery.parse(query or {})
+    def list(self, owner: str, thread_id: str, page: ListQuery | None = None) -> Page[Run]:
         self.rt.store.get(THREADS, owner, thread_id)
-        page = self.rt.store.list(RUNS, owner, page_query, thread_id=thread_id)
-        page.data = [expire_if_due(self.rt, run) for run in page.data]
-        return page
+        runs = self.rt.store.list(RUNS, owner, page or ListQuery(), thread_id=thread_id)
+        runs.data = [expire_if_due(self.rt, run) for run in runs.data]
+        return runs
 
-    def update(self, owner: str, thread_id: str, run_id: str, body: Any) -> Run:
-        changes = validate(body, METADATA_ONLY)
+    def update(self, owner: str, thread_id: str, run_id: str, body: RunUpdateParams) -> Run:
         with self.rt.lock:
-            run = objects.modified(self.retrieve(owner, thread_id, run_id), changes)
+            run = objects.modified(self.retrieve(owner, thread_id, run_id), body)
             self.rt.store.update(RUNS, run, status=run.status)
         return run
 
@@ -98,11 +98,13 @@ class Runs:
                 return run
             raise invalid(f"Cannot cancel run with status '{run.status}'.")
 
-    def submit_tool_outputs(self, owner: str, thread_id: str, run_id: str, body: Any) -> Run:
+    def submit_tool_outputs(
+        self, owner: str, thread_id: str, run_id: str, body: RunSubmitToolOutputsParamsBase
+    ) -> Run:
         return self._resume(owner, thread_id, run_id, body)[0]
 
     def stream_submit_tool_outputs(
-        self, owner: str, thread_id: str, run_id: str, body: Any
+        self, owner: str, thread_id: str, run_id: str, body: RunSubmitToolOutputsParamsBase
     ) -> Iterator[Event]:
         return iter(self._resume(owner, thread_id, run_id, body)[1])
 
@@ -148,8 +150,10 @@ class Runs:
 
     # -- internals -----------------------------------------------------------
 
-    def _thread_and_run(self, owner: str, body: Any) -> tuple[Run, RunChannel]:
-        body = validate(body, THREAD_AND_RUN_CREATE)
+    def _thread_and_run(
+        self, owner: str, params: ThreadCreateAndRunParamsBase
+    ) -> tuple[Run, RunChannel]:
+        body: dict[str, Any] = dict(params)
         self.rt.store.get(ASSISTANTS, owner, body["assistant_id"])  # before creating anything
         thread_body = dict(body.pop("thread", None) or {})
         resources = body.pop("tool_resources", None)
@@ -159,11 +163,15 @@ class Runs:
             ]
         if resources and not thread_body.get("tool_resources"):
             thread_body["tool_resources"] = resources
-        thread = self.threads.create_validated(owner, thread_body)
+        thread = self.threads.create(owner, thread_body)
         return self._start(owner, thread.id, body, created_thread=thread)
 
     def _start(
-        self, owner: str, thread_id: str, body: dict[str, Any], created_thread: Thread | None = None
+        self,
+        owner: str,
+        thread_id: str,
+        body: Mapping[str, Any],
+        created_thread: Thread | None = None,
     ) -> tuple[Run, RunChannel]:
         assistant = self.rt.store.get(ASSISTANTS, owner, body["assistant_id"])
         for m in body.get("additional_messages") or []:
@@ -193,9 +201,10 @@ class Runs:
         self.queue.submit(run.id, owner, channel)
         return run, channel
 
-    def _resume(self, owner: str, thread_id: str, run_id: str, body: Any) -> tuple[Run, RunChannel]:
+    def _resume(
+        self, owner: str, thread_id: str, run_id: str, body: RunSubmitToolOutputsParamsBase
+    ) -> tuple[Run, RunChannel]:
         """Record the client's function outputs and hand the run back to a worker."""
-        body = validate(body, SUBMIT_TOOL_OUTPUTS)
         with self.rt.lock:
             run = self.retrieve(owner, thread_id, run_id)
             outputs = matched_outputs(run, body["tool_outputs"])
@@ -217,20 +226,25 @@ class Steps:
         self.runs = runs
 
     def list(
-        self, owner: str, thread_id: str, run_id: str, query: Query | None = None
+        self,
+        owner: str,
+        thread_id: str,
+        run_id: str,
+        page: ListQuery | None = None,
+        include: Sequence[str] = (),
     ) -> Page[RunStep]:
-        page_query = ListQuery.parse(query or {}, extra=("include", "include[]"))
+        """``include`` may ask for file_search passages (:data:`INCLUDE_FILE_SEARCH_CONTENT`)."""
         self.runs.retrieve(owner, thread_id, run_id)
-        page = self.rt.store.list(RUN_STEPS, owner, page_query, run_id=run_id)
-        if _includes_contents(query):
-            page.data = [self._with_contents(step) for step in page.data]
-        return page
+        steps = self.rt.store.list(RUN_STEPS, owner, page or ListQuery(), run_id=run_id)
+        if INCLUDE_FILE_SEARCH_CONTENT in include:
+            steps.data = [self._with_contents(step) for step in steps.data]
+        return steps
 
     def retrieve(
-        self, owner: str, thread_id: str, run_id: str, step_id: str, query: Query | None = None
+        self, owner: str, thread_id: str, run_id: str, step_id: str, include: Sequence[str] = ()
     ) -> RunStep:
         step = self.rt.store.get(RUN_STEPS, owner, step_id, thread_id=thread_id, run_id=run_id)
-        return self._with_contents(step) if _includes_contents(query) else step
+        return self._with_contents(step) if INCLUDE_FILE_SEARCH_CONTENT in include else step
 
     def _with_contents(self, step: RunStep) -> RunStep:
         """The step with its file_search results' passages filled in (``include``)."""
@@ -247,12 +261,3 @@ class Steps:
                 result.content = [FileSearchResultContent(type="text", text=text)]
         return step
 
-
-def _includes_contents(query: Query | None) -> bool:
-    if not query:
-        return False
-    values: list[Any] = []
-    for key in ("include", "include[]"):
-        value = query.get(key)
-        values.extend(value if isinstance(value, (list, tuple)) else [value])
-    return INCLUDE_FILE_SEARCH_CONTENT in values

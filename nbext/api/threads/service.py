@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from openai.types.beta import Thread, ThreadDeleted
+from openai.types.beta import Thread, ThreadCreateParams, ThreadDeleted, ThreadUpdateParams
 
 from nbext.api import objects
 from nbext.api.resources import resolve_resources
-from nbext.api.threads.protocol import THREAD_CREATE, THREAD_MODIFY
-from nbext.api.validation import validate
 from nbext.engine.lifecycle import ACTIVE, Runtime
 from nbext.store import CONTEXTS, MESSAGES, PROMPTS, RUN_STEPS, RUNS, THREADS
 
@@ -18,13 +17,12 @@ class Threads:
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
 
-    def create(self, owner: str, body: Any = None) -> Thread:
-        return self.create_validated(owner, validate(body or {}, THREAD_CREATE))
-
-    def create_validated(self, owner: str, body: dict[str, Any]) -> Thread:
+    def create(
+        self, owner: str, body: ThreadCreateParams | Mapping[str, Any] | None = None
+    ) -> Thread:
         """A thread with its first messages (also the thread of ``POST /threads/runs``)."""
         now = self.rt.now()
-        body = resolve_resources(self.rt, owner, body)
+        body = resolve_resources(self.rt, owner, body or {})
         for m in body.get("messages") or []:
             self.rt.tools.hooks.check_attachments(owner, m.get("attachments") or [])
         thread = objects.new_thread(body, now)
@@ -39,8 +37,8 @@ class Threads:
     def retrieve(self, owner: str, thread_id: str) -> Thread:
         return self.rt.store.get(THREADS, owner, thread_id)
 
-    def update(self, owner: str, thread_id: str, body: Any) -> Thread:
-        changes = resolve_resources(self.rt, owner, validate(body, THREAD_MODIFY))
+    def update(self, owner: str, thread_id: str, body: ThreadUpdateParams) -> Thread:
+        changes = resolve_resources(self.rt, owner, body)
         thread = objects.modified(self.retrieve(owner, thread_id), changes)
         self.rt.store.update(THREADS, thread)
         return thread

@@ -87,7 +87,7 @@ FILE_CREATE = obj(
     required=("file_id",),
 )
 FILE_UPDATE = obj({"attributes": ATTRIBUTES}, required=("attributes",))
-BATCH_CREATE = obj(
+_BATCH_FIELDS = obj(
     {
         "file_ids": array(string(), min_items=1, max_items=2000),
         "files": array(FILE_CREATE, min_items=1, max_items=2000),
@@ -95,6 +95,16 @@ BATCH_CREATE = obj(
         "attributes": ATTRIBUTES,
     }
 )
+
+
+def BATCH_CREATE(value: Any, param: str) -> dict[str, Any]:
+    """The fields, and exactly one of ``file_ids`` and ``files``."""
+    body: dict[str, Any] = _BATCH_FIELDS(value, param)
+    if ("file_ids" in body) == ("files" in body):
+        raise invalid("Provide exactly one of 'file_ids' and 'files'.", "file_ids")
+    return body
+
+
 SEARCH = obj(
     {
         "query": by_type(
@@ -114,9 +124,10 @@ SEARCH = obj(
 )
 
 
-def status_filter(value: Any) -> dict[str, Any]:
+def status_filter(value: str | None) -> str | None:
+    """The ``filter`` of a list of vector store files: one status, or None."""
     if value in (None, ""):
-        return {}
+        return None
     allowed = FILE_STATUSES
     if value not in allowed:
         raise invalid(
@@ -126,7 +137,7 @@ def status_filter(value: Any) -> dict[str, Any]:
             "filter",
             "invalid_value",
         )
-    return {"status": value}
+    return value
 
 
 class SearchItemContent(BaseModel):

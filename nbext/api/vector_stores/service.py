@@ -14,33 +14,34 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from openai.types import VectorStore, VectorStoreDeleted
+from openai.types import (
+    VectorStore,
+    VectorStoreCreateParams,
+    VectorStoreDeleted,
+    VectorStoreSearchParams,
+    VectorStoreUpdateParams,
+)
 from openai.types.vector_stores import (
+    FileBatchCreateParams,
+    FileCreateParams,
+    FileUpdateParams,
     VectorStoreFile,
     VectorStoreFileBatch,
     VectorStoreFileDeleted,
 )
 
 from nbext.api.files.service import Files
-from nbext.api.validation import validate
 from nbext.api.vector_stores.filters import matches
 from nbext.api.vector_stores.ingestion import Ingestion
 from nbext.api.vector_stores.protocol import (
-    BATCH_CREATE,
-    CREATE,
-    FILE_CREATE,
-    FILE_UPDATE,
-    MODIFY,
-    SEARCH,
     FileContentItem,
     FileContentPage,
     SearchItem,
     SearchItemContent,
     SearchPage,
-    status_filter,
 )
 from nbext.errors import invalid
 from nbext.ids import new_id
@@ -85,8 +86,7 @@ class VectorStores:
     def now(self) -> int:
         return int(self.clock())
 
-    def create(self, owner: str, body: Any) -> VectorStore:
-        body = validate(body, CREATE)
+    def create(self, owner: str, body: VectorStoreCreateParams) -> VectorStore:
         strategy = parse_chunking_strategy(body.get("chunking_strategy"))
         file_ids = list(dict.fromkeys(body.get("file_ids") or []))
         for file_id in file_ids:
@@ -116,8 +116,9 @@ class VectorStores:
     def retrieve(self, owner: str, vector_store_id: str) -> VectorStore:
         return self._view(self.store.get(VECTOR_STORES, owner, vector_store_id))
 
-    def update(self, owner: str, vector_store_id: str, body: Any) -> VectorStore:
-        body = validate(body, MODIFY)
+    def update(
+        self, owner: str, vector_store_id: str, body: VectorStoreUpdateParams
+    ) -> VectorStore:
         current = self.store.get(VECTOR_STORES, owner, vector_store_id)
         data = current.model_dump(mode="json")
         if "name" in body:
@@ -139,13 +140,12 @@ class VectorStores:
             self.store.delete_where(VECTOR_STORES, id=vector_store_id)
         return VectorStoreDeleted(id=vector_store_id, object="vector_store.deleted", deleted=True)
 
-    def list(self, owner: str, query: Mapping[str, Any] | None = None) -> Page[VectorStore]:
-        page = self.store.list(VECTOR_STORES, owner, ListQuery.parse(query or {}))
-        page.data = [self._view(v) for v in page.data]
-        return page
+    def list(self, owner: str, page: ListQuery | None = None) -> Page[VectorStore]:
+        stores = self.store.list(VECTOR_STORES, owner, page or ListQuery())
+        stores.data = [self._view(v) for v in stores.data]
+        return stores
 
-    def search(self, owner: str, vector_store_id: str, body: Any) -> SearchPage:
-        body = validate(body, SEARCH)
+    def search(self, owner: str, vector_store_id: str, body: VectorStoreSearchParams) -> SearchPage:
         vector_store = self.retrieve(owner, vector_store_id)
         if vector_store.status == "expired":
             raise invalid(f"Vector store {vector_store_id} has expired and cannot be searched.")
@@ -261,8 +261,7 @@ class VectorStoreFiles:
         self.store = stores.store
         self.ingestion = stores.ingestion
 
-    def create(self, owner: str, vector_store_id: str, body: Any) -> VectorStoreFile:
-        body = validate(body, FILE_CREATE)
+    def create(self, owner: str, vector_store_id: str, body: FileCreateParams) -> VectorStoreFile:
         self.stores.writable(owner, vector_store_id)
         strategy = parse_chunking_strategy(body.get("chunking_strategy"))
         self.stores.files.retrieve(owner, body["file_id"])
@@ -271,22 +270,26 @@ class VectorStoreFiles:
         )
 
     def list(
-        self, owner: str, vector_store_id: str, query: Mapping[str, Any] | None = None
+        self,
+        owner: str,
+        vector_store_id: str,
+        page: ListQuery | None = None,
+        status: str | None = None,
     ) -> Page[VectorStoreFile]:
-        query = dict(query or {})
-        page = ListQuery.parse(query, extra=("filter",))
+        """``status`` keeps only the files in that status."""
         self.store.get(VECTOR_STORES, owner, vector_store_id)
-        where = status_filter(query.get("filter"))
+        where = {"status": status} if status else {}
         return self.store.list(
-            VECTOR_STORE_FILES, owner, page, vector_store_id=vector_store_id, **where
+            VECTOR_STORE_FILES, owner, page or ListQuery(), vector_store_id=vector_store_id, **where
         )
 
     def retrieve(self, owner: str, vector_store_id: str, file_id: str) -> VectorStoreFile:
         self.store.get(VECTOR_STORES, owner, vector_store_id)
         return self.store.get(VECTOR_STORE_FILES, owner, file_id, vector_store_id=vector_store_id)
 
-    def update(self, owner: str, vector_store_id: str, file_id: str, body: Any) -> VectorStoreFile:
-        body = validate(body, FILE_UPDATE)
+    def update(
+        self, owner: str, vector_store_id: str, file_id: str, body: FileUpdateParams
+    ) -> VectorStoreFile:
         current = self.retrieve(owner, vector_store_id, file_id)
         updated = current.model_copy(update={"attributes": body["attributes"]})
         self.store.update_where(VECTOR_STORE_FILES, updated, {"vector_store_id": vector_store_id})
@@ -313,10 +316,9 @@ class FileBatches:
         self.store = stores.store
         self.ingestion = stores.ingestion
 
-    def create(self, owner: str, vector_store_id: str, body: Any) -> VectorStoreFileBatch:
-        body = validate(body, BATCH_CREATE)
-        if ("file_ids" in body) == ("files" in body):
-            raise invalid("Provide exactly one of 'file_ids' and 'files'.", "file_ids")
+    def create(
+        self, owner: str, vector_store_id: str, body: FileBatchCreateParams
+    ) -> VectorStoreFileBatch:
         self.stores.writable(owner, vector_store_id)
         strategy = parse_chunking_strategy(body.get("chunking_strategy"))
         entries: list[tuple[str, StaticChunking, dict[str, Any] | None]] = []
@@ -389,16 +391,16 @@ class FileBatches:
         owner: str,
         vector_store_id: str,
         batch_id: str,
-        query: Mapping[str, Any] | None = None,
+        page: ListQuery | None = None,
+        status: str | None = None,
     ) -> Page[VectorStoreFile]:
-        query = dict(query or {})
-        page = ListQuery.parse(query, extra=("filter",))
+        """``status`` keeps only the files in that status."""
         self.retrieve(owner, vector_store_id, batch_id)
-        where = status_filter(query.get("filter"))
+        where = {"status": status} if status else {}
         return self.store.list(
             VECTOR_STORE_FILES,
             owner,
-            page,
+            page or ListQuery(),
             vector_store_id=vector_store_id,
             batch_id=batch_id,
             **where,
