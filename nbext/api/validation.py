@@ -43,6 +43,19 @@ def _wrong_type(param: str, expected: str, value: Any) -> APIError:
     )
 
 
+def invalid_choice(
+    param: str, value: Any, allowed: Sequence[str], *, lead: str = "Supported values are"
+) -> APIError:
+    """``Invalid value for 'param': 'value'. Supported values are: 'a', 'b'.``"""
+    return invalid(
+        f"Invalid value for '{param}': '{value}'. {lead}: "
+        + ", ".join(f"'{a}'" for a in allowed)
+        + ".",
+        param,
+        "invalid_value",
+    )
+
+
 def _join(options: Sequence[str]) -> str:
     quoted = [f"'{o}'" for o in options]
     return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + f", and {quoted[-1]}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from nbext.api.validation import invalid_choice
 from nbext.errors import APIError, invalid
 
 UPLOAD_PURPOSES = ("assistants", "batch", "fine-tune", "vision", "user_data")
@@ -52,13 +53,7 @@ def parse_upload(
             "Missing required parameter: 'purpose'.", "purpose", "missing_required_parameter"
         )
     if purpose not in UPLOAD_PURPOSES:
-        raise invalid(
-            f"Invalid value for 'purpose': '{purpose}'. This server accepts: "
-            + ", ".join(f"'{p}'" for p in UPLOAD_PURPOSES)
-            + ".",
-            "purpose",
-            "invalid_value",
-        )
+        raise invalid_choice("purpose", purpose, UPLOAD_PURPOSES, lead="This server accepts")
     if len(data) > max_bytes:
         raise too_large(len(data), max_bytes)
     if not data:

@@ -18,6 +18,7 @@ from nbext.api.validation import (
     boolean,
     by_type,
     integer,
+    invalid_choice,
     metadata,
     nullable,
     number,
@@ -128,15 +129,8 @@ def status_filter(value: str | None) -> str | None:
     """The ``filter`` of a list of vector store files: one status, or None."""
     if value in (None, ""):
         return None
-    allowed = FILE_STATUSES
-    if value not in allowed:
-        raise invalid(
-            f"Invalid value for 'filter': '{value}'. Supported values are: "
-            + ", ".join(f"'{a}'" for a in allowed)
-            + ".",
-            "filter",
-            "invalid_value",
-        )
+    if value not in FILE_STATUSES:
+        raise invalid_choice("filter", value, FILE_STATUSES)
     return value
 
 
