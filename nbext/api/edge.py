@@ -21,7 +21,7 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
@@ -68,6 +68,28 @@ def parsed(check: Check) -> Any:
         return validate(await json_body(request), check)
 
     return Depends(body)
+
+
+REQUEST_SCHEMAS: dict[str, Any] = {}
+"""What documented request bodies refer to (``params.<Name>``): the app adds them to
+the components of its ``/openapi.json``."""
+
+
+def accepts(params: Any, *, path: tuple[str, ...] = ()) -> dict[str, Any]:
+    """``openapi_extra`` documenting a route's body as the SDK's ``*Params`` type.
+
+    The body is parsed by :func:`parsed`, not by FastAPI, so FastAPI cannot see
+    it; ``path`` names the fields the SDK's type carries that the URL holds.
+    """
+    schema = TypeAdapter(params).json_schema(ref_template="#/components/schemas/params.{model}")
+    REQUEST_SCHEMAS.update({f"params.{name}": d for name, d in schema.pop("$defs", {}).items()})
+    for variant in [schema, *schema.get("anyOf", [])]:
+        for name in path:
+            variant.get("properties", {}).pop(name, None)
+            if name in variant.get("required", []):
+                variant["required"].remove(name)
+    content = {"application/json": {"schema": schema}}
+    return {"requestBody": {"required": True, "content": content}}
 
 
 def query(request: Request) -> dict[str, str]:

@@ -17,10 +17,12 @@ import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI
 
 from nbext import __version__
+from nbext.api.edge import REQUEST_SCHEMAS
 from nbext.api.files.service import DEFAULT_MAX_FILE_BYTES
 from nbext.api.routers import ROUTERS
 from nbext.api.services import build_services
@@ -117,6 +119,7 @@ def create_app(
     for router in ROUTERS:  # in this order: see nbext.api.routers
         v1.include_router(router)
     app.include_router(v1)
+    _document_request_bodies(app)
 
     @app.get("/health", include_in_schema=False)
     async def health() -> dict[str, str]:
@@ -125,3 +128,15 @@ def create_app(
         return {"status": "ok"}
 
     return app
+
+
+def _document_request_bodies(app: FastAPI) -> None:
+    """``/openapi.json`` with the schemas the request bodies refer to (see ``edge.accepts``)."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        document = generate()
+        document.setdefault("components", {}).setdefault("schemas", {}).update(REQUEST_SCHEMAS)
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]

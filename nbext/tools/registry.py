@@ -1,11 +1,13 @@
-"""Server-side tools: what the model is told about them and who executes them.
+"""The registry through which the run engine calls tools: executors, annotators, hooks.
 
 Function tools are executed by the *client* (the run pauses in
 ``requires_action``). ``code_interpreter`` and ``file_search`` are executed
 by the *server*, in the middle of a run, without pausing: that difference is
-the heart of the Assistants API's tool loop. The runtime does not know how to
-run code or search files; ``nbext.tools`` registers executors here, and until
-it does, a run whose model calls such a tool fails with a clear error.
+the heart of the Assistants API's tool loop. The engine does not know how to
+run code or search files; :mod:`nbext.tools.builtin` registers their
+executors and annotators here, and until something does, a run whose model
+calls such a tool fails with a clear error. The engine imports this module;
+no tool imports the engine.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from openai.types.beta import (
 
 from nbext.api.assistants.protocol import ASSISTANT_CREATE, ASSISTANT_MODIFY
 from nbext.api.assistants.service import Assistants
-from nbext.api.edge import Owner, call, dump, listing, parsed
+from nbext.api.edge import Owner, accepts, call, dump, listing, parsed
 from nbext.store import ListQuery, Page
 
 router = APIRouter(prefix="/assistants", tags=["Assistants"])
@@ -24,7 +24,7 @@ def assistants(request: Request) -> Assistants:
     return request.app.state.assistants.assistants
 
 
-@router.post("", response_model=Assistant)
+@router.post("", response_model=Assistant, openapi_extra=accepts(AssistantCreateParams))
 async def create_assistant(
     request: Request,
     owner: Owner,
@@ -45,7 +45,9 @@ async def retrieve_assistant(assistant_id: str, request: Request, owner: Owner) 
     return dump(await call(assistants(request).retrieve, owner, assistant_id))
 
 
-@router.post("/{assistant_id}", response_model=Assistant)
+@router.post(
+    "/{assistant_id}", response_model=Assistant, openapi_extra=accepts(AssistantUpdateParams)
+)
 async def modify_assistant(
     assistant_id: str,
     request: Request,

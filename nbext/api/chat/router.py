@@ -17,7 +17,7 @@ from nbext.api.sse import event_stream
 from nbext.backends.base import ChatBackend
 from nbext.errors import APIError
 
-router = APIRouter(tags=["Chat"])
+router = APIRouter()
 
 
 class ModelsPage(BaseModel):
@@ -31,7 +31,7 @@ def _backend(request: Request) -> ChatBackend:
     return request.app.state.backend
 
 
-@router.post("/chat/completions", response_model=ChatCompletion)
+@router.post("/chat/completions", response_model=ChatCompletion, tags=["Chat"])
 async def create_chat_completion(body: ChatCompletionBody, request: Request) -> Response:
     backend = _backend(request)
     params = body.backend_request()
@@ -53,18 +53,18 @@ async def create_chat_completion(body: ChatCompletionBody, request: Request) -> 
     )
 
 
-@router.get("/models", response_model=ModelsPage)
+@router.get("/models", response_model=ModelsPage, tags=["Models"])
 async def list_models(request: Request) -> Response:
     models = await run_in_threadpool(_backend(request).list_models)
     return JSONResponse({"object": "list", "data": [m.model_dump(mode="json") for m in models]})
 
 
-@router.get("/models/{model_id:path}", response_model=Model)
-async def retrieve_model(model_id: str, request: Request) -> Response:
+@router.get("/models/{model:path}", response_model=Model, tags=["Models"])
+async def retrieve_model(model: str, request: Request) -> Response:
     models = await run_in_threadpool(_backend(request).list_models)
-    for model in models:
-        if model.id == model_id:
-            return JSONResponse(model.model_dump(mode="json"))
+    for known in models:
+        if known.id == model:
+            return JSONResponse(known.model_dump(mode="json"))
     raise APIError(
-        f"The model '{model_id}' does not exist", status=404, param="model", code="model_not_found"
+        f"The model '{model}' does not exist", status=404, param="model", code="model_not_found"
     )

@@ -12,7 +12,7 @@ from openai.types.beta.threads import (
     MessageUpdateParams,
 )
 
-from nbext.api.edge import Owner, call, dump, listing, parsed, query
+from nbext.api.edge import Owner, accepts, call, dump, listing, parsed, query
 from nbext.api.messages.service import Messages
 from nbext.api.params import MESSAGE_CREATE, METADATA_ONLY
 from nbext.store import ListQuery, Page
@@ -24,7 +24,7 @@ def messages(request: Request) -> Messages:
     return request.app.state.assistants.messages
 
 
-@router.post("", response_model=Message)
+@router.post("", response_model=Message, openapi_extra=accepts(MessageCreateParams))
 async def create_message(
     thread_id: str,
     request: Request,
@@ -52,7 +52,11 @@ async def retrieve_message(
     return dump(await call(messages(request).retrieve, owner, thread_id, message_id))
 
 
-@router.post("/{message_id}", response_model=Message)
+@router.post(
+    "/{message_id}",
+    response_model=Message,
+    openapi_extra=accepts(MessageUpdateParams, path=("thread_id",)),
+)
 async def modify_message(
     thread_id: str,
     message_id: str,

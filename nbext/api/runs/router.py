@@ -22,7 +22,17 @@ from openai.types.beta.threads.run_submit_tool_outputs_params import (
 )
 from openai.types.beta.threads.runs import RunStep
 
-from nbext.api.edge import Owner, call, dump, listing, parsed, query, run_events, wants_stream
+from nbext.api.edge import (
+    Owner,
+    accepts,
+    call,
+    dump,
+    listing,
+    parsed,
+    query,
+    run_events,
+    wants_stream,
+)
 from nbext.api.params import METADATA_ONLY
 from nbext.api.runs.protocol import RUN_CREATE, SUBMIT_TOOL_OUTPUTS, THREAD_AND_RUN_CREATE
 from nbext.api.runs.service import Runs, Steps
@@ -48,7 +58,9 @@ def include(request: Request) -> list[str]:
     return [value for key in _INCLUDE if (value := query(request).get(key)) is not None]
 
 
-@create_and_run_router.post("/runs", response_model=Run)
+@create_and_run_router.post(
+    "/runs", response_model=Run, openapi_extra=accepts(ThreadCreateAndRunParamsBase)
+)
 async def create_thread_and_run(
     request: Request,
     owner: Owner,
@@ -59,7 +71,7 @@ async def create_thread_and_run(
     return dump(await call(runs(request).create_and_run, owner, body))
 
 
-@router.post("", response_model=Run)
+@router.post("", response_model=Run, openapi_extra=accepts(RunCreateParamsBase))
 async def create_run(
     thread_id: str,
     request: Request,
@@ -83,7 +95,9 @@ async def retrieve_run(thread_id: str, run_id: str, request: Request, owner: Own
     return dump(await call(runs(request).retrieve, owner, thread_id, run_id))
 
 
-@router.post("/{run_id}", response_model=Run)
+@router.post(
+    "/{run_id}", response_model=Run, openapi_extra=accepts(RunUpdateParams, path=("thread_id",))
+)
 async def modify_run(
     thread_id: str,
     run_id: str,
@@ -99,7 +113,11 @@ async def cancel_run(thread_id: str, run_id: str, request: Request, owner: Owner
     return dump(await call(runs(request).cancel, owner, thread_id, run_id))
 
 
-@router.post("/{run_id}/submit_tool_outputs", response_model=Run)
+@router.post(
+    "/{run_id}/submit_tool_outputs",
+    response_model=Run,
+    openapi_extra=accepts(RunSubmitToolOutputsParamsBase, path=("thread_id",)),
+)
 async def submit_tool_outputs(
     thread_id: str,
     run_id: str,

@@ -260,4 +260,3 @@ class Steps:
             for result, text in zip(call.file_search.results, stored.contents, strict=False):
                 result.content = [FileSearchResultContent(type="text", text=text)]
         return step
-

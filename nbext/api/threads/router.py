@@ -12,7 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Request, Response
 from openai.types.beta import Thread, ThreadCreateParams, ThreadDeleted, ThreadUpdateParams
 
-from nbext.api.edge import Owner, call, dump, parsed
+from nbext.api.edge import Owner, accepts, call, dump, parsed
 from nbext.api.threads.protocol import THREAD_CREATE, THREAD_MODIFY
 from nbext.api.threads.service import Threads
 
@@ -23,7 +23,7 @@ def threads(request: Request) -> Threads:
     return request.app.state.assistants.threads
 
 
-@router.post("", response_model=Thread)
+@router.post("", response_model=Thread, openapi_extra=accepts(ThreadCreateParams))
 async def create_thread(
     request: Request, owner: Owner, body: Annotated[ThreadCreateParams, parsed(THREAD_CREATE)]
 ) -> Response:
@@ -35,7 +35,7 @@ async def retrieve_thread(thread_id: str, request: Request, owner: Owner) -> Res
     return dump(await call(threads(request).retrieve, owner, thread_id))
 
 
-@router.post("/{thread_id}", response_model=Thread)
+@router.post("/{thread_id}", response_model=Thread, openapi_extra=accepts(ThreadUpdateParams))
 async def modify_thread(
     thread_id: str,
     request: Request,

@@ -21,7 +21,7 @@ from openai.types.vector_stores import (
     VectorStoreFileDeleted,
 )
 
-from nbext.api.edge import Owner, call, dump, listing, parsed, query
+from nbext.api.edge import Owner, accepts, call, dump, listing, parsed, query
 from nbext.api.vector_stores.protocol import (
     BATCH_CREATE,
     CREATE,
@@ -51,7 +51,7 @@ def batches(request: Request) -> FileBatches:
     return request.app.state.file_batches
 
 
-@router.post("", response_model=VectorStore)
+@router.post("", response_model=VectorStore, openapi_extra=accepts(VectorStoreCreateParams))
 async def create_vector_store(
     request: Request, owner: Owner, body: Annotated[VectorStoreCreateParams, parsed(CREATE)]
 ) -> Response:
@@ -70,7 +70,9 @@ async def retrieve_vector_store(vector_store_id: str, request: Request, owner: O
     return dump(await call(stores(request).retrieve, owner, vector_store_id))
 
 
-@router.post("/{vector_store_id}", response_model=VectorStore)
+@router.post(
+    "/{vector_store_id}", response_model=VectorStore, openapi_extra=accepts(VectorStoreUpdateParams)
+)
 async def modify_vector_store(
     vector_store_id: str,
     request: Request,
@@ -85,7 +87,11 @@ async def delete_vector_store(vector_store_id: str, request: Request, owner: Own
     return dump(await call(stores(request).delete, owner, vector_store_id))
 
 
-@router.post("/{vector_store_id}/search", response_model=SearchPage)
+@router.post(
+    "/{vector_store_id}/search",
+    response_model=SearchPage,
+    openapi_extra=accepts(VectorStoreSearchParams),
+)
 async def search_vector_store(
     vector_store_id: str,
     request: Request,
@@ -98,7 +104,11 @@ async def search_vector_store(
 # -- files ----------------------------------------------------------------------------
 
 
-@router.post("/{vector_store_id}/files", response_model=VectorStoreFile)
+@router.post(
+    "/{vector_store_id}/files",
+    response_model=VectorStoreFile,
+    openapi_extra=accepts(FileCreateParams),
+)
 async def create_vector_store_file(
     vector_store_id: str,
     request: Request,
@@ -126,7 +136,11 @@ async def retrieve_vector_store_file(
     return dump(await call(store_files(request).retrieve, owner, vector_store_id, file_id))
 
 
-@router.post("/{vector_store_id}/files/{file_id}", response_model=VectorStoreFile)
+@router.post(
+    "/{vector_store_id}/files/{file_id}",
+    response_model=VectorStoreFile,
+    openapi_extra=accepts(FileUpdateParams, path=("vector_store_id",)),
+)
 async def update_vector_store_file(
     vector_store_id: str,
     file_id: str,
@@ -154,7 +168,11 @@ async def vector_store_file_content(
 # -- file batches ---------------------------------------------------------------------
 
 
-@router.post("/{vector_store_id}/file_batches", response_model=VectorStoreFileBatch)
+@router.post(
+    "/{vector_store_id}/file_batches",
+    response_model=VectorStoreFileBatch,
+    openapi_extra=accepts(FileBatchCreateParams),
+)
 async def create_file_batch(
     vector_store_id: str,
     request: Request,
