@@ -216,7 +216,7 @@ class Store:
                 .limit(query.limit + 1)
             ).all()
         has_more = len(rows) > query.limit
-        rows = rows[: query.limit]
+        rows = list(rows[: query.limit])
         if backwards:
             rows.reverse()
         data = [kind.model.model_validate(row.data) for row in rows]
@@ -282,17 +282,15 @@ class Store:
         with self._writing() as conn:
             conn.execute(_chunks_of(vector_store_id, file_id))
 
-    def chunks(self, vector_store_id: str) -> list[Row[Any]]:
+    def chunks(self, vector_store_id: str) -> Sequence[Any]:
         """``(file_id, filename, chunk_index, text, embedding)`` rows, in insertion order."""
         t = tables.vector_store_chunks
         with self.engine.connect() as conn:
-            return list(
-                conn.execute(
-                    select(t.c.file_id, t.c.filename, t.c.chunk_index, t.c.text, t.c.embedding)
-                    .where(t.c.vector_store_id == vector_store_id)
-                    .order_by(t.c.seq)
-                ).all()
-            )
+            return conn.execute(
+                select(t.c.file_id, t.c.filename, t.c.chunk_index, t.c.text, t.c.embedding)
+                .where(t.c.vector_store_id == vector_store_id)
+                .order_by(t.c.seq)
+            ).all()
 
 
 def _chunks_of(vector_store_id: str, file_id: str | None) -> Delete:

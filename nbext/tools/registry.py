@@ -12,7 +12,7 @@ no tool imports the engine.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,7 +79,7 @@ class ToolHooks:
             raise LookupError("no file_search tool is registered to create vector stores")
         return resources
 
-    def check_attachments(self, owner: str, attachments: list[dict[str, Any]]) -> None:
+    def check_attachments(self, owner: str, attachments: Iterable[Mapping[str, Any]]) -> None:
         """Refuse (raise an APIError) a message whose attachments name unknown files."""
 
     def messages_created(self, owner: str, thread_id: str, messages: list[Message]) -> None:

@@ -16,7 +16,7 @@ imports a layer above.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 from openai.types import FileObject, VectorStore
@@ -53,7 +53,7 @@ class VectorStoreAccess(Protocol):
         query: str,
         max_num_results: int,
         score_threshold: float,
-    ) -> list[SearchResult]: ...
+    ) -> Sequence[SearchResult]: ...
 
 
 class ToolResources(ToolHooks):
@@ -93,7 +93,7 @@ class ToolResources(ToolHooks):
             resolved["file_search"] = {"vector_store_ids": ids}
         return resolved
 
-    def check_attachments(self, owner: str, attachments: list[dict[str, Any]]) -> None:
+    def check_attachments(self, owner: str, attachments: Iterable[Mapping[str, Any]]) -> None:
         for attachment in attachments:
             self.files.retrieve(owner, attachment["file_id"])
 
@@ -103,9 +103,9 @@ class ToolResources(ToolHooks):
         for message in messages:
             for attachment in message.attachments or []:
                 kinds = {tool.type for tool in attachment.tools or []}
-                if "file_search" in kinds:
+                if attachment.file_id and "file_search" in kinds:
                     search.append(attachment.file_id)
-                if "code_interpreter" in kinds:
+                if attachment.file_id and "code_interpreter" in kinds:
                     code.append(attachment.file_id)
         if not search and not code:
             return

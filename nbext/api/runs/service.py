@@ -18,7 +18,7 @@ from openai.types.beta.threads.run_create_params import RunCreateParamsBase
 from openai.types.beta.threads.run_submit_tool_outputs_params import (
     RunSubmitToolOutputsParamsBase,
 )
-from openai.types.beta.threads.runs import RunStep
+from openai.types.beta.threads.runs import FileSearchToolCall, RunStep, ToolCallsStepDetails
 from openai.types.beta.threads.runs.file_search_tool_call import FileSearchResultContent
 
 from nbext.api import objects
@@ -248,11 +248,12 @@ class Steps:
 
     def _with_contents(self, step: RunStep) -> RunStep:
         """The step with its file_search results' passages filled in (``include``)."""
-        if step.step_details.type != "tool_calls":
+        if not isinstance(step.step_details, ToolCallsStepDetails):
             return step
         step = step.model_copy(deep=True)
+        assert isinstance(step.step_details, ToolCallsStepDetails)
         for call in step.step_details.tool_calls:
-            if call.type != "file_search" or not call.file_search.results:
+            if not isinstance(call, FileSearchToolCall) or not call.file_search.results:
                 continue
             stored = self.rt.store.find(FILE_SEARCH_CONTENTS, None, call.id)
             if stored is None:

@@ -10,7 +10,7 @@ from openai.types.beta import Thread, ThreadCreateParams, ThreadDeleted, ThreadU
 from nbext.api import objects
 from nbext.api.resources import resolve_resources
 from nbext.engine.lifecycle import ACTIVE, Runtime
-from nbext.store import CONTEXTS, MESSAGES, PROMPTS, RUN_STEPS, RUNS, THREADS
+from nbext.store import CONTEXTS, MESSAGES, PROMPTS, RUN_STEPS, RUNS, THREADS, Kind
 
 
 class Threads:
@@ -49,7 +49,8 @@ class Threads:
         with self.rt.lock:
             for run in self.rt.store.all(RUNS, thread_id=thread_id, status=ACTIVE):
                 self.rt.cancel_requests.add(run.id)
-            for kind in (MESSAGES, RUNS, RUN_STEPS, PROMPTS, CONTEXTS):
+            kinds: tuple[Kind[Any], ...] = (MESSAGES, RUNS, RUN_STEPS, PROMPTS, CONTEXTS)
+            for kind in kinds:
                 self.rt.store.delete_where(kind, thread_id=thread_id)
             self.rt.store.delete(THREADS, owner, thread_id)
         self.rt.tools.hooks.thread_deleted(owner, thread_id)

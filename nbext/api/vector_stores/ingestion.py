@@ -130,7 +130,7 @@ class Ingestion:
             index = self._indexes.get(vector_store_id)
             if index is None:
                 rows = self.store.chunks(vector_store_id)
-                index = VectorIndex.from_records(ChunkRecord(*row) for row in rows)
+                index = VectorIndex.from_records(ChunkRecord(*tuple(row)) for row in rows)
                 self._indexes[vector_store_id] = index
             return index
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from openai.types import (
@@ -149,7 +149,7 @@ class VectorStores:
         vector_store = self.retrieve(owner, vector_store_id)
         if vector_store.status == "expired":
             raise invalid(f"Vector store {vector_store_id} has expired and cannot be searched.")
-        queries = [body["query"]] if isinstance(body["query"], str) else body["query"]
+        queries = [body["query"]] if isinstance(body["query"], str) else list(body["query"])
         limit = body.get("max_num_results", 10)
         threshold = (body.get("ranking_options") or {}).get("score_threshold", 0.0)
         filters = body.get("filters")
@@ -190,7 +190,7 @@ class VectorStores:
         query: str,
         max_num_results: int,
         score_threshold: float,
-    ) -> list[SearchResult]:
+    ) -> Sequence[SearchResult]:
         """For the file_search tool: several stores at once, merged by score.
 
         Missing, foreign and expired stores are skipped (an assistant may name
