@@ -30,7 +30,7 @@ from nbext.backends import backend_from_settings
 from nbext.backends.base import ChatBackend
 from nbext.config import Settings
 from nbext.server.auth import require_owner
-from nbext.server.errors import install_error_handlers
+from nbext.server.error_handlers import install_error_handlers
 from nbext.store import Store
 from nbext.tools.code_interpreter import Limits
 

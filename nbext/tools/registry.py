@@ -21,6 +21,8 @@ from openai.types.beta.threads import Message
 from openai.types.beta.threads.runs import ToolCall
 from openai.types.chat import ChatCompletionFunctionToolParam
 
+from nbext.errors import invalid
+
 
 @dataclass(frozen=True)
 class ToolContext:
@@ -138,6 +140,19 @@ class ToolRegistry:
     )
     annotators: list[Annotator] = field(default_factory=list)
     hooks: ToolHooks = field(default_factory=ToolHooks)
+
+    def resolve_resources(self, owner: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """A request body with its ``tool_resources`` checked by the hooks (unknown ids
+        are 404s) and resolved (``vector_stores`` helpers created)."""
+        if not body.get("tool_resources"):
+            return dict(body)
+        try:
+            resolved = self.hooks.resolve_tool_resources(owner, body["tool_resources"])
+        except LookupError as exc:
+            raise invalid(
+                f"'tool_resources' cannot be used here: {exc}.", param="tool_resources"
+            ) from None
+        return {**body, "tool_resources": resolved}
 
     def annotate(self, run_id: str, text: str) -> Annotated:
         """The final form of a run's message: each annotator in turn."""

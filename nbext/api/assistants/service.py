@@ -10,7 +10,6 @@ from openai.types.beta import (
 )
 
 from nbext.api import objects
-from nbext.api.resources import resolve_resources
 from nbext.engine.lifecycle import Runtime
 from nbext.store import ASSISTANTS, ListQuery, Page
 
@@ -20,7 +19,7 @@ class Assistants:
         self.rt = rt
 
     def create(self, owner: str, body: AssistantCreateParams) -> Assistant:
-        resolved = resolve_resources(self.rt, owner, body)
+        resolved = self.rt.tools.resolve_resources(owner, body)
         assistant = objects.new_assistant(resolved, self.rt.now())
         self.rt.store.insert(ASSISTANTS, owner, assistant)
         return assistant
@@ -29,7 +28,7 @@ class Assistants:
         return self.rt.store.get(ASSISTANTS, owner, assistant_id)
 
     def update(self, owner: str, assistant_id: str, body: AssistantUpdateParams) -> Assistant:
-        changes = resolve_resources(self.rt, owner, body)
+        changes = self.rt.tools.resolve_resources(owner, body)
         assistant = objects.modified(self.retrieve(owner, assistant_id), changes)
         self.rt.store.update(ASSISTANTS, assistant)
         return assistant

@@ -22,7 +22,6 @@ from openai.types.beta.threads.runs import FileSearchToolCall, RunStep, ToolCall
 from openai.types.beta.threads.runs.file_search_tool_call import FileSearchResultContent
 
 from nbext.api import objects
-from nbext.api.resources import resolve_resources
 from nbext.api.threads.service import Threads
 from nbext.engine.events import Event, RunChannel
 from nbext.engine.lifecycle import Runtime, active_run, expire_if_due, finish, transition
@@ -158,7 +157,7 @@ class Runs:
         thread_body = dict(body.pop("thread", None) or {})
         resources = body.pop("tool_resources", None)
         if resources:
-            resources = resolve_resources(self.rt, owner, {"tool_resources": resources})[
+            resources = self.rt.tools.resolve_resources(owner, {"tool_resources": resources})[
                 "tool_resources"
             ]
         if resources and not thread_body.get("tool_resources"):

@@ -8,7 +8,6 @@ from typing import Any
 from openai.types.beta import Thread, ThreadCreateParams, ThreadDeleted, ThreadUpdateParams
 
 from nbext.api import objects
-from nbext.api.resources import resolve_resources
 from nbext.engine.lifecycle import ACTIVE, Runtime
 from nbext.store import CONTEXTS, MESSAGES, PROMPTS, RUN_STEPS, RUNS, THREADS, Kind
 
@@ -22,7 +21,7 @@ class Threads:
     ) -> Thread:
         """A thread with its first messages (also the thread of ``POST /threads/runs``)."""
         now = self.rt.now()
-        body = resolve_resources(self.rt, owner, body or {})
+        body = self.rt.tools.resolve_resources(owner, body or {})
         for m in body.get("messages") or []:
             self.rt.tools.hooks.check_attachments(owner, m.get("attachments") or [])
         thread = objects.new_thread(body, now)
@@ -38,7 +37,7 @@ class Threads:
         return self.rt.store.get(THREADS, owner, thread_id)
 
     def update(self, owner: str, thread_id: str, body: ThreadUpdateParams) -> Thread:
-        changes = resolve_resources(self.rt, owner, body)
+        changes = self.rt.tools.resolve_resources(owner, body)
         thread = objects.modified(self.retrieve(owner, thread_id), changes)
         self.rt.store.update(THREADS, thread)
         return thread
