@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
@@ -67,4 +67,5 @@ async def event_stream(
     first = await next_in_thread(items)
     if first is _END:
         raise APIError("The backend produced no output.", status=502, type="server_error")
-    return EventSourceResponse(_events(first, items, encode, done, error_event), sep="\n", ping=15)
+    events = _events(cast(T, first), items, encode, done, error_event)
+    return EventSourceResponse(events, sep="\n", ping=15)

@@ -9,11 +9,16 @@ would have had to assemble by hand.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from openai.types.beta import AssistantTool
 from openai.types.beta.threads import Message, Run
-from openai.types.chat import ChatCompletionMessageParam, ChatCompletionToolParam
+from openai.types.chat import (
+    ChatCompletionMessageParam,
+    ChatCompletionToolParam,
+    ChatCompletionUserMessageParam,
+)
+from openai.types.shared_params import FunctionDefinition
 
 from nbext.backends.base import ChatRequest
 from nbext.store.records import RunPrompt
@@ -39,7 +44,8 @@ def chat_message(message: Message) -> ChatCompletionMessageParam:
     if message.role == "assistant":
         return {"role": "assistant", "content": text}
     if images:
-        return {"role": "user", "content": [{"type": "text", "text": text}, *images]}  # type: ignore[list-item]
+        parts = [{"type": "text", "text": text}, *images]
+        return cast(ChatCompletionUserMessageParam, {"role": "user", "content": parts})
     return {"role": "user", "content": text}
 
 
@@ -52,9 +58,8 @@ def chat_tools(tools: list[AssistantTool], registry: ToolRegistry) -> list[ChatC
     result: list[ChatCompletionToolParam] = []
     for tool in tools:
         if tool.type == "function":
-            result.append(
-                {"type": "function", "function": tool.function.model_dump(exclude_none=True)}
-            )  # type: ignore[typeddict-item]
+            function = cast(FunctionDefinition, tool.function.model_dump(exclude_none=True))
+            result.append({"type": "function", "function": function})
         else:
             result.append(registry.definitions[tool.type])
     return result
@@ -101,7 +106,7 @@ def request(
     if run.top_p is not None:
         body["top_p"] = run.top_p
     if run.response_format is not None and run.response_format != "auto":
-        body["response_format"] = run.response_format.model_dump(exclude_none=True, by_alias=True)  # type: ignore[union-attr]
+        body["response_format"] = run.response_format.model_dump(exclude_none=True, by_alias=True)
     return body  # type: ignore[return-value]
 
 
@@ -116,4 +121,4 @@ def continuation(previous: RunPrompt) -> list[ChatCompletionMessageParam]:
         }
         for call in previous.response.get("tool_calls") or []
     ]
-    return [*previous.request["messages"], previous.response, *answers]  # type: ignore[list-item]
+    return [*previous.request["messages"], previous.response, *answers]

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, Protocol, TypeVar, cast
 
 from pydantic import BaseModel
 from sqlalchemy import Engine, Table, create_engine, event, func, select
@@ -25,6 +25,17 @@ from sqlalchemy.sql.elements import ColumnElement
 from nbext.errors import invalid, not_found
 from nbext.store import tables
 from nbext.store.pages import ListQuery, Page
+
+
+class StoredObject(Protocol):
+    """What the store needs of an object: an id, a creation time, a JSON form."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def created_at(self) -> int: ...
+    def model_dump(self, *, mode: Literal["json"]) -> dict[str, Any]: ...
+
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -81,9 +92,9 @@ class Store:
         """Insert several objects in one transaction (a thread with its messages)."""
         values = [
             {
-                "id": obj.id,  # type: ignore[attr-defined]
+                "id": _stored(obj).id,
                 "owner": owner,
-                "created_at": obj.created_at,  # type: ignore[attr-defined]
+                "created_at": _stored(obj).created_at,
                 "data": obj.model_dump(mode="json"),
                 **columns,
             }
@@ -95,7 +106,7 @@ class Store:
 
     def update(self, kind: Kind[M], obj: M, **columns: Any) -> None:
         """Replace an object's JSON (and any indexed columns that changed with it)."""
-        self.set_columns(kind, obj.id, data=obj.model_dump(mode="json"), **columns)  # type: ignore[attr-defined]
+        self.set_columns(kind, _stored(obj).id, data=obj.model_dump(mode="json"), **columns)
 
     def set_columns(self, kind: Kind[M], object_id: str, **columns: Any) -> None:
         with self._writing() as conn:
@@ -115,7 +126,7 @@ class Store:
         values = {"data": obj.model_dump(mode="json"), **columns}
         with self._writing() as conn:
             conn.execute(
-                t.update().where(t.c.id == obj.id, *_filters(t, where)).values(**values)  # type: ignore[attr-defined]
+                t.update().where(t.c.id == _stored(obj).id, *_filters(t, where)).values(**values)
             )
 
     @contextmanager
@@ -222,8 +233,8 @@ class Store:
         data = [kind.model.model_validate(row.data) for row in rows]
         return Page[kind.model](  # type: ignore[name-defined]
             data=data,
-            first_id=data[0].id if data else None,  # type: ignore[attr-defined]
-            last_id=data[-1].id if data else None,  # type: ignore[attr-defined]
+            first_id=_stored(data[0]).id if data else None,
+            last_id=_stored(data[-1]).id if data else None,
             has_more=has_more,
         )
 
@@ -297,6 +308,11 @@ def _chunks_of(vector_store_id: str, file_id: str | None) -> Delete:
     t = tables.vector_store_chunks
     query = t.delete().where(t.c.vector_store_id == vector_store_id)
     return query if file_id is None else query.where(t.c.file_id == file_id)
+
+
+def _stored(obj: BaseModel) -> StoredObject:
+    """Every kind's model has ``id`` and ``created_at`` (the SDK's objects, nbext's records)."""
+    return cast(StoredObject, obj)
 
 
 def _filters(table: Table, where: Mapping[str, Any]) -> list[ColumnElement[bool]]:
