@@ -22,7 +22,9 @@ from nbext.api.files.service import DEFAULT_MAX_FILE_BYTES, Files
 from nbext.api.messages.service import Messages
 from nbext.api.runs.service import Runs, Steps
 from nbext.api.threads.service import Threads
-from nbext.api.vector_stores.service import FileBatches, VectorStoreFiles, VectorStores
+from nbext.api.vector_stores.file_batches import FileBatches
+from nbext.api.vector_stores.service import VectorStores
+from nbext.api.vector_stores.store_files import VectorStoreFiles
 from nbext.backends.base import ChatBackend
 from nbext.engine import lifecycle
 from nbext.engine.context_window import TokenCounter

@@ -1,1 +1,1 @@
-"""``/v1`` admin: router, protocol, service."""
+"""``/v1/nbext/...``: the kit's own routes (status, backend switch); router and protocol."""

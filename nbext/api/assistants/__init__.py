@@ -1,1 +1,1 @@
-"""``/v1`` assistants: router, protocol, service."""
+"""``/v1/assistants``: router, protocol, service."""

@@ -1,1 +1,1 @@
-"""``/v1`` embeddings: router, protocol, service."""
+"""``/v1/embeddings``: router, protocol, service."""

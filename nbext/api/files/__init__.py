@@ -1,1 +1,1 @@
-"""``/v1`` files: router, protocol, service."""
+"""``/v1/files``: router, protocol, service."""

@@ -1,1 +1,1 @@
-"""``/v1`` runs: router, protocol, service."""
+"""``/v1/threads/runs`` and ``/v1/threads/{thread_id}/runs``: runs, steps, context, prompts."""

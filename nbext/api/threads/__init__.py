@@ -1,1 +1,1 @@
-"""``/v1`` threads: router, protocol, service."""
+"""``/v1/threads``: router, protocol, service."""

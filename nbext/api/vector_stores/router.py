@@ -22,6 +22,7 @@ from openai.types.vector_stores import (
 )
 
 from nbext.api.edge import Owner, accepts, call, dump, listing, parsed, query
+from nbext.api.vector_stores.file_batches import FileBatches
 from nbext.api.vector_stores.protocol import (
     BATCH_CREATE,
     CREATE,
@@ -33,7 +34,8 @@ from nbext.api.vector_stores.protocol import (
     SearchPage,
     status_filter,
 )
-from nbext.api.vector_stores.service import FileBatches, VectorStoreFiles, VectorStores
+from nbext.api.vector_stores.service import VectorStores
+from nbext.api.vector_stores.store_files import VectorStoreFiles
 from nbext.store import ListQuery, Page
 
 router = APIRouter(prefix="/vector_stores", tags=["Vector stores"])

@@ -7,7 +7,8 @@ store's ``file_counts``, ``usage_bytes`` and ``status`` are computed from its
 files whenever it is read, so they cannot drift from the truth.
 
 Three services, as the SDK has three resources: :class:`VectorStores`
-(with ``search``), :class:`VectorStoreFiles` and :class:`FileBatches`.
+(with ``search``) here, :class:`~.store_files.VectorStoreFiles` and
+:class:`~.file_batches.FileBatches` beside it.
 """
 
 from __future__ import annotations
@@ -24,21 +25,11 @@ from openai.types import (
     VectorStoreSearchParams,
     VectorStoreUpdateParams,
 )
-from openai.types.vector_stores import (
-    FileBatchCreateParams,
-    FileCreateParams,
-    FileUpdateParams,
-    VectorStoreFile,
-    VectorStoreFileBatch,
-    VectorStoreFileDeleted,
-)
 
 from nbext.api.files.service import Files
 from nbext.api.vector_stores.filters import matches
 from nbext.api.vector_stores.ingestion import Ingestion
 from nbext.api.vector_stores.protocol import (
-    FileContentItem,
-    FileContentPage,
     SearchItem,
     SearchItemContent,
     SearchPage,
@@ -58,7 +49,6 @@ from nbext.tools.file_search import (
     StaticChunking,
     merge_results,
     parse_chunking_strategy,
-    parse_file,
 )
 
 DAY = 86_400
@@ -100,7 +90,7 @@ class VectorStores:
                 "created_at": now,
                 "name": body.get("name") or "",
                 "usage_bytes": 0,
-                "file_counts": _counts(Counter()),
+                "file_counts": counts_of(Counter()),
                 "status": "completed",
                 "last_active_at": now,
                 "metadata": body.get("metadata") or {},
@@ -248,162 +238,8 @@ class VectorStores:
             update={
                 "status": status,
                 "usage_bytes": sum(row.usage_bytes or 0 for row in rows),
-                "file_counts": _counts(counts, model=vector_store.file_counts),
+                "file_counts": counts_of(counts, model=vector_store.file_counts),
             }
-        )
-
-
-class VectorStoreFiles:
-    """The files of a vector store (the file itself stays a file of ``/v1/files``)."""
-
-    def __init__(self, stores: VectorStores) -> None:
-        self.stores = stores
-        self.store = stores.store
-        self.ingestion = stores.ingestion
-
-    def create(self, owner: str, vector_store_id: str, body: FileCreateParams) -> VectorStoreFile:
-        self.stores.writable(owner, vector_store_id)
-        strategy = parse_chunking_strategy(body.get("chunking_strategy"))
-        self.stores.files.retrieve(owner, body["file_id"])
-        return self.ingestion.add_file(
-            owner, vector_store_id, body["file_id"], strategy, body.get("attributes"), None
-        )
-
-    def list(
-        self,
-        owner: str,
-        vector_store_id: str,
-        page: ListQuery | None = None,
-        status: str | None = None,
-    ) -> Page[VectorStoreFile]:
-        """``status`` keeps only the files in that status."""
-        self.store.get(VECTOR_STORES, owner, vector_store_id)
-        where = {"status": status} if status else {}
-        return self.store.list(
-            VECTOR_STORE_FILES, owner, page or ListQuery(), vector_store_id=vector_store_id, **where
-        )
-
-    def retrieve(self, owner: str, vector_store_id: str, file_id: str) -> VectorStoreFile:
-        self.store.get(VECTOR_STORES, owner, vector_store_id)
-        return self.store.get(VECTOR_STORE_FILES, owner, file_id, vector_store_id=vector_store_id)
-
-    def update(
-        self, owner: str, vector_store_id: str, file_id: str, body: FileUpdateParams
-    ) -> VectorStoreFile:
-        current = self.retrieve(owner, vector_store_id, file_id)
-        updated = current.model_copy(update={"attributes": body["attributes"]})
-        self.store.update_where(VECTOR_STORE_FILES, updated, {"vector_store_id": vector_store_id})
-        return updated
-
-    def delete(self, owner: str, vector_store_id: str, file_id: str) -> VectorStoreFileDeleted:
-        """Remove the file from the store (the file itself stays, as on OpenAI)."""
-        self.retrieve(owner, vector_store_id, file_id)
-        self.ingestion.remove_file(vector_store_id, file_id)
-        return VectorStoreFileDeleted(id=file_id, object="vector_store.file.deleted", deleted=True)
-
-    def content(self, owner: str, vector_store_id: str, file_id: str) -> FileContentPage:
-        """The file's text as file_search parsed it."""
-        self.retrieve(owner, vector_store_id, file_id)
-        file, data = self.stores.files.content(owner, file_id)
-        return FileContentPage(data=[FileContentItem(text=parse_file(file.filename, data))])
-
-
-class FileBatches:
-    """Several files added to a vector store at once, polled as one."""
-
-    def __init__(self, stores: VectorStores) -> None:
-        self.stores = stores
-        self.store = stores.store
-        self.ingestion = stores.ingestion
-
-    def create(
-        self, owner: str, vector_store_id: str, body: FileBatchCreateParams
-    ) -> VectorStoreFileBatch:
-        self.stores.writable(owner, vector_store_id)
-        strategy = parse_chunking_strategy(body.get("chunking_strategy"))
-        entries: list[tuple[str, StaticChunking, dict[str, Any] | None]] = []
-        if "file_ids" in body:
-            entries = [(f, strategy, body.get("attributes")) for f in body["file_ids"]]
-        else:
-            for item in body["files"]:
-                own = parse_chunking_strategy(item.get("chunking_strategy"))
-                entries.append((item["file_id"], own, item.get("attributes")))
-        for file_id, _, _ in entries:
-            self.stores.files.retrieve(owner, file_id)
-        batch = VectorStoreFileBatch.model_validate(
-            {
-                "id": new_id("vsfb"),
-                "object": "vector_store.files_batch",
-                "created_at": self.stores.now(),
-                "vector_store_id": vector_store_id,
-                "status": "in_progress",
-                "file_counts": _counts(Counter(in_progress=len(entries))),
-            }
-        )
-        self.store.insert(
-            VECTOR_STORE_FILE_BATCHES,
-            owner,
-            batch,
-            vector_store_id=vector_store_id,
-            status="in_progress",
-        )
-        for file_id, file_strategy, attributes in entries:
-            self.ingestion.add_file(
-                owner, vector_store_id, file_id, file_strategy, attributes, batch.id
-            )
-        return self.retrieve(owner, vector_store_id, batch.id)
-
-    def retrieve(self, owner: str, vector_store_id: str, batch_id: str) -> VectorStoreFileBatch:
-        batch = self.store.get(
-            VECTOR_STORE_FILE_BATCHES, owner, batch_id, vector_store_id=vector_store_id
-        )
-        counts = Counter(
-            row.status
-            for row in self.store.columns(VECTOR_STORE_FILES, ["status"], batch_id=batch_id)
-        )
-        if batch.status == "cancelled":
-            status = "cancelled"
-        else:
-            status = "in_progress" if counts["in_progress"] else "completed"
-        return batch.model_copy(
-            update={"status": status, "file_counts": _counts(counts, model=batch.file_counts)}
-        )
-
-    def cancel(self, owner: str, vector_store_id: str, batch_id: str) -> VectorStoreFileBatch:
-        """Files not yet ingested are ``cancelled``; those already done stay."""
-        batch = self.retrieve(owner, vector_store_id, batch_id)
-        if batch.status != "in_progress":
-            raise invalid(f"Cannot cancel a batch with status '{batch.status}'.")
-        with self.ingestion.lock:
-            for row in self.store.all(VECTOR_STORE_FILES, batch_id=batch_id):
-                if row.status == "in_progress":
-                    self.ingestion.set_file(row, status="cancelled")
-            stored = self.store.get(VECTOR_STORE_FILE_BATCHES, None, batch_id)
-            self.store.update(
-                VECTOR_STORE_FILE_BATCHES,
-                stored.model_copy(update={"status": "cancelled"}),
-                status="cancelled",
-            )
-        return self.retrieve(owner, vector_store_id, batch_id)
-
-    def list_files(
-        self,
-        owner: str,
-        vector_store_id: str,
-        batch_id: str,
-        page: ListQuery | None = None,
-        status: str | None = None,
-    ) -> Page[VectorStoreFile]:
-        """``status`` keeps only the files in that status."""
-        self.retrieve(owner, vector_store_id, batch_id)
-        where = {"status": status} if status else {}
-        return self.store.list(
-            VECTOR_STORE_FILES,
-            owner,
-            page or ListQuery(),
-            vector_store_id=vector_store_id,
-            batch_id=batch_id,
-            **where,
         )
 
 
@@ -414,7 +250,8 @@ def _with_expiry(vector_store: VectorStore) -> VectorStore:
     return vector_store.model_copy(update={"expires_at": expires_at})
 
 
-def _counts(counts: Counter[str], model: Any = None) -> Any:
+def counts_of(counts: Counter[str], model: Any = None) -> Any:
+    """A ``file_counts`` object (or dict) from the statuses counted."""
     values = {
         "in_progress": counts["in_progress"],
         "completed": counts["completed"],
