@@ -11,6 +11,10 @@ Responses are the SDK's own objects, written as OpenAI wrote them
 The caller's owner is decided by the server's key check (:mod:`nbext.server.auth`,
 a dependency of the whole ``/v1`` router, which runs first and leaves it in
 ``request.state``); a route takes it as an :data:`Owner` parameter.
+
+Routes are written out one by one and look alike on purpose: each is the
+OpenAPI operation it declares (path, body type, answer type, tag), found by
+its URL; a table that generated them would hide exactly that.
 """
 
 from __future__ import annotations
