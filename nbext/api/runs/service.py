@@ -9,9 +9,9 @@ pairs instead of the run; errors raise before the first event.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
-from openai.types.beta import Thread
+from openai.types.beta import Thread, ThreadCreateParams
 from openai.types.beta.thread_create_and_run_params import ThreadCreateAndRunParamsBase
 from openai.types.beta.threads import Run, RunUpdateParams
 from openai.types.beta.threads.run_create_params import RunCreateParamsBase
@@ -162,7 +162,7 @@ class Runs:
             ]
         if resources and not thread_body.get("tool_resources"):
             thread_body["tool_resources"] = resources
-        thread = self.threads.create(owner, thread_body)
+        thread = self.threads.create(owner, cast(ThreadCreateParams, thread_body))
         return self._start(owner, thread.id, body, created_thread=thread)
 
     def _start(

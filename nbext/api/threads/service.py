@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from openai.types.beta import Thread, ThreadCreateParams, ThreadDeleted, ThreadUpdateParams
@@ -16,16 +15,14 @@ class Threads:
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
 
-    def create(
-        self, owner: str, body: ThreadCreateParams | Mapping[str, Any] | None = None
-    ) -> Thread:
+    def create(self, owner: str, body: ThreadCreateParams | None = None) -> Thread:
         """A thread with its first messages (also the thread of ``POST /threads/runs``)."""
         now = self.rt.now()
-        body = self.rt.tools.resolve_resources(owner, body or {})
-        for m in body.get("messages") or []:
+        resolved = self.rt.tools.resolve_resources(owner, body or {})
+        for m in resolved.get("messages") or []:
             self.rt.tools.hooks.check_attachments(owner, m.get("attachments") or [])
-        thread = objects.new_thread(body, now)
-        messages = [objects.new_message(m, thread.id, now) for m in body.get("messages") or []]
+        thread = objects.new_thread(resolved, now)
+        messages = [objects.new_message(m, thread.id, now) for m in resolved.get("messages") or []]
         self.rt.store.insert(THREADS, owner, thread)
         self.rt.store.insert_many(
             MESSAGES, owner, [(m, self.rt.message_columns(m)) for m in messages]
