@@ -7,7 +7,7 @@ is, what a string ``content`` becomes — is written down once.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from openai.types.beta import Assistant, Thread
 from openai.types.beta.threads import Message, Run
@@ -16,6 +16,8 @@ from pydantic import BaseModel
 from nbext.engine.lifecycle import lifetime
 from nbext.errors import invalid
 from nbext.ids import new_id
+
+M = TypeVar("M", bound=BaseModel)
 
 # OpenAI echoes these when the caller leaves them out.
 DEFAULT_TEMPERATURE = 1.0
@@ -42,7 +44,7 @@ def new_assistant(body: Mapping[str, Any], now: int) -> Assistant:
     )
 
 
-def modified(obj: Any, body: Mapping[str, Any]) -> Any:
+def modified(obj: M, body: Mapping[str, Any]) -> M:
     """The object with the body's fields replaced (``reasoning_effort`` is not stored)."""
     changes = {key: value for key, value in body.items() if key != "reasoning_effort"}
     if "metadata" in changes:
