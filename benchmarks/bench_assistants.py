@@ -65,9 +65,9 @@ import sqlalchemy
 from openai.types import CompletionUsage, Model
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
-from nbext.assistants.events import FINAL_EVENTS
-from nbext.assistants.service import AssistantsService
+from nbext.api.services import AssistantsService
 from nbext.backends.base import ChatBackend, ChatRequest
+from nbext.engine.events import FINAL_EVENTS
 from nbext.server.app import create_app
 from nbext.server.runner import BackgroundServer
 from nbext.store import Store
@@ -206,17 +206,17 @@ def wait_final(service: AssistantsService, thread_id: str, run_id: str) -> str:
 
     ``subscribe`` reads the run before it looks for the run's channel, so when
     the worker ends the run in between it yields the stale ``queued`` status
-    and stops. Then (and only then) this falls back to polling ``retrieve_run``
+    and stops. Then (and only then) this falls back to polling ``runs.retrieve``
     and records the run in :data:`SUBSCRIBE_RACES`.
     """
     last = ""
-    for event in service.subscribe(OWNER, thread_id, run_id):
+    for event in service.runs.subscribe(OWNER, thread_id, run_id):
         last = event.event
         if last in FINAL_EVENTS:
             return last
     SUBSCRIBE_RACES.append(run_id)
     while True:
-        status = service.retrieve_run(OWNER, thread_id, run_id).status
+        status = service.runs.retrieve(OWNER, thread_id, run_id).status
         if f"thread.run.{status}" in FINAL_EVENTS:
             return f"thread.run.{status}"
         time.sleep(0.0001)
@@ -237,7 +237,7 @@ def nodelay(server: BackgroundServer) -> BackgroundServer:
 def new_service(path: Path, backend: ChatBackend) -> tuple[AssistantsService, Store, str]:
     store = Store(f"sqlite:///{path}")
     service = AssistantsService(store, backend)
-    assistant = service.create_assistant(
+    assistant = service.assistants.create(
         OWNER, {"model": "instant", "instructions": "You are a benchmark."}
     )
     return service, store, assistant.id
@@ -287,9 +287,9 @@ def bench_overhead(tmp: Path, runs: int, report: Report) -> None:
     ).start()
 
     def in_process() -> tuple[float, str]:
-        thread = service.create_thread(OWNER, {"messages": [user]})
+        thread = service.threads.create(OWNER, {"messages": [user]})
         start = time.perf_counter()
-        run = service.create_run(OWNER, thread.id, {"assistant_id": assistant_id})
+        run = service.runs.create(OWNER, thread.id, {"assistant_id": assistant_id})
         final = wait_final(service, thread.id, run.id)
         return time.perf_counter() - start, final.removeprefix("thread.run.")
 
@@ -383,12 +383,12 @@ def bench_long_thread(tmp: Path, long_n: int, rounds: int, report: Report) -> No
     service, store, assistant_id = new_service(tmp / "long.sqlite3", backend)
 
     def build(n: int) -> tuple[str, float]:
-        thread = service.create_thread(OWNER)
+        thread = service.threads.create(OWNER)
         start = time.perf_counter()
         for i in range(n):
             role = "user" if (n - 1 - i) % 2 == 0 else "assistant"  # ends with the user
             text = f"Message {i}: the quick brown fox jumps over the lazy dog."
-            service.create_message(OWNER, thread.id, {"role": role, "content": text})
+            service.messages.create(OWNER, thread.id, {"role": role, "content": text})
         return thread.id, time.perf_counter() - start
 
     short_id, _ = build(10)
@@ -412,7 +412,7 @@ def bench_long_thread(tmp: Path, long_n: int, rounds: int, report: Report) -> No
         thread_id, extra = variants[name]
         calls = len(backend.calls)
         start = time.perf_counter()
-        run = service.create_run(OWNER, thread_id, {"assistant_id": assistant_id, **extra})
+        run = service.runs.create(OWNER, thread_id, {"assistant_id": assistant_id, **extra})
         final = wait_final(service, thread_id, run.id)
         end = time.perf_counter()
         if final != "thread.run.completed" or len(backend.calls) != calls + 1:
@@ -421,9 +421,9 @@ def bench_long_thread(tmp: Path, long_n: int, rounds: int, report: Report) -> No
             )
         first_call[name].append(backend.calls[-1] - start)
         total[name].append(end - start)
-        sent[name] = len(service.get_run_context(OWNER, thread_id, run.id).sent_message_ids)
-        for message in service.list_messages(OWNER, thread_id, {"run_id": run.id}).data:
-            service.delete_message(OWNER, thread_id, message.id)  # keep the thread's size
+        sent[name] = len(service.runs.context(OWNER, thread_id, run.id).sent_message_ids)
+        for message in service.messages.list(OWNER, thread_id, run_id=run.id).data:
+            service.messages.delete(OWNER, thread_id, message.id)  # keep the thread's size
 
     names = list(variants)
     for name in names:  # warm-up

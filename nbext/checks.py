@@ -731,7 +731,7 @@ def check_keep_auto(keep_auto: Callable[[list[int], int], Any]) -> str:
     Compared with the server's own ``auto`` on twelve cases, edge cases
     included (no messages, one message, an exact fit, nothing fits).
     """
-    from nbext.assistants.truncation import auto
+    from nbext.engine.truncation import auto
 
     if _is_skeleton(keep_auto):
         return (

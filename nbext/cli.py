@@ -13,7 +13,7 @@ _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 def _serve(args: argparse.Namespace) -> int:
     from nbext.backends import backend_from_settings
-    from nbext.server.app import create_app
+    from nbext.server.app import build_app
     from nbext.server.auth import parse_keys
     from nbext.server.runner import serve_forever
 
@@ -28,8 +28,7 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     backend = backend_from_settings(settings)
     print(f"nbext serve: {backend.description}", file=sys.stderr)
-    settings.home.mkdir(parents=True, exist_ok=True)
-    app = create_app(backend, db_url=settings.db_url, api_keys=keys, home=settings.home)
+    app = build_app(settings, backend=backend, api_keys=keys)
     serve_forever(app, args.host, args.port)
     return 0
 

@@ -859,7 +859,7 @@ def test_first_run_accepts(case: tuple[Any, Any, Any]) -> None:
 
 
 def right_keep_auto(costs: list, budget: int) -> list:
-    from nbext.assistants.truncation import auto
+    from nbext.engine.truncation import auto
 
     chosen = auto(costs, budget)
     return chosen.kept if chosen is not None else []

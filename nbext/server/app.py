@@ -2,7 +2,7 @@
 
 The app holds its backend in ``app.state`` so ``%nbext backend ...`` can swap
 the model under a running server without restarting it (``PUT
-/v1/nbext/backend``, :mod:`nbext.server.routes.admin`).
+/v1/nbext/backend``, :mod:`nbext.api.admin.router`).
 
 Files live under a data directory: ``<home>/files`` (uploads and tool
 outputs) and ``<home>/sandboxes`` (code_interpreter working directories).
@@ -17,30 +17,43 @@ import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI
 
 from nbext import __version__
-from nbext.assistants.builtin_tools import BuiltinTools
-from nbext.assistants.files import DEFAULT_MAX_FILE_BYTES, FilesService
-from nbext.assistants.service import AssistantsService
-from nbext.assistants.tools import ToolRegistry
-from nbext.assistants.vector_stores import VectorStoresService
+from nbext.api.edge import REQUEST_SCHEMAS
+from nbext.api.files.service import DEFAULT_MAX_FILE_BYTES
+from nbext.api.routers import ROUTERS
+from nbext.api.services import build_services
+from nbext.backends import backend_from_settings
 from nbext.backends.base import ChatBackend
+from nbext.config import Settings
 from nbext.server.auth import require_owner
-from nbext.server.errors import install_error_handlers
-from nbext.server.routes import (
-    admin,
-    assistants,
-    chat,
-    embeddings,
-    files,
-    runs,
-    threads,
-    vector_stores,
-)
+from nbext.server.error_handlers import install_error_handlers
 from nbext.store import Store
 from nbext.tools.code_interpreter import Limits
+
+
+def build_app(
+    settings: Settings,
+    *,
+    backend: ChatBackend | None = None,
+    api_keys: tuple[str, ...] = (),
+    local_key: str | None = None,
+) -> FastAPI:
+    """The server as configured by ``NBEXT_*`` (``nbext serve``, the per-user local server).
+
+    ``backend`` is the settings' backend unless given (already loaded, say).
+    """
+    settings.home.mkdir(parents=True, exist_ok=True)
+    return create_app(
+        backend if backend is not None else backend_from_settings(settings),
+        db_url=settings.db_url,
+        api_keys=api_keys,
+        local_key=local_key,
+        home=settings.home,
+    )
 
 
 def create_app(
@@ -69,19 +82,14 @@ def create_app(
     data_dir = Path(home) if home is not None else scratch
     assert data_dir is not None
     store = Store(db_url or f"sqlite:///{data_dir / 'nbext.sqlite3'}")
-    file_service = FilesService(store, data_dir / "files", max_bytes=max_file_bytes)
-    store_service = VectorStoresService(store, file_service)
-    tools = BuiltinTools(
-        store, file_service, store_service, data_dir / "sandboxes", limits=code_limits
+    services = build_services(
+        store, backend, data_dir, max_file_bytes=max_file_bytes, code_limits=code_limits
     )
-    service = AssistantsService(store, backend, tools=tools.register(ToolRegistry()))
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
-        service.close()
-        tools.shutdown()
-        store_service.close()
+        services.close()
         store.close()
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
@@ -97,25 +105,21 @@ def create_app(
         **docs,  # type: ignore[arg-type]
     )
     app.state.backend = backend
-    app.state.assistants = service
-    app.state.files = file_service
-    app.state.vector_stores = store_service
-    app.state.tools = tools
+    app.state.assistants = services.assistants
+    app.state.files = services.files
+    app.state.vector_stores = services.vector_stores
+    app.state.vector_store_files = services.vector_store_files
+    app.state.file_batches = services.file_batches
+    app.state.tools = services.tools
     app.state.api_keys = api_keys
     app.state.local_key = local_key
     install_error_handlers(app)
 
     v1 = APIRouter(prefix="/v1", dependencies=[Depends(require_owner)])
-    v1.include_router(chat.router)
-    v1.include_router(assistants.router)
-    # Before threads: POST /threads/runs must not be read as "modify thread 'runs'".
-    v1.include_router(runs.router)
-    v1.include_router(threads.router)
-    v1.include_router(files.router)
-    v1.include_router(vector_stores.router)
-    v1.include_router(embeddings.router)
-    v1.include_router(admin.router)
+    for router in ROUTERS:  # in this order: see nbext.api.routers
+        v1.include_router(router)
     app.include_router(v1)
+    _document_request_bodies(app)
 
     @app.get("/health", include_in_schema=False)
     async def health() -> dict[str, str]:
@@ -124,3 +128,15 @@ def create_app(
         return {"status": "ok"}
 
     return app
+
+
+def _document_request_bodies(app: FastAPI) -> None:
+    """``/openapi.json`` with the schemas the request bodies refer to (see ``edge.accepts``)."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        document = generate()
+        document.setdefault("components", {}).setdefault("schemas", {}).update(REQUEST_SCHEMAS)
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]

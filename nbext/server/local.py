@@ -19,7 +19,7 @@ from typing import Any
 from nbext import local_server
 from nbext.backends import backend_from_settings
 from nbext.config import Settings
-from nbext.server.app import create_app
+from nbext.server.app import build_app
 from nbext.server.runner import listening_socket, quiet_server
 
 NICENESS = 2
@@ -58,7 +58,7 @@ def main() -> int:
     load = getattr(backend, "load", None)
     if load is not None:
         load()  # before announcing: "ready" means it can answer
-    app = create_app(backend, db_url=settings.db_url, home=settings.home, local_key=key)
+    app = build_app(settings, backend=backend, local_key=key)
     meter = ActivityMeter(app)
     try:
         # The previous server's port, so clients made before a restart still work.

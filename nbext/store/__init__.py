@@ -2,8 +2,11 @@
 
 from nbext.store.kinds import (
     ASSISTANTS,
+    CONTEXTS,
+    FILE_SEARCH_CONTENTS,
     FILES,
     MESSAGES,
+    PROMPTS,
     RUN_STEPS,
     RUNS,
     THREADS,
@@ -16,8 +19,11 @@ from nbext.store.store import Kind, Store
 
 __all__ = [
     "ASSISTANTS",
+    "CONTEXTS",
     "FILES",
+    "FILE_SEARCH_CONTENTS",
     "MESSAGES",
+    "PROMPTS",
     "RUNS",
     "RUN_STEPS",
     "THREADS",

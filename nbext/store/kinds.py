@@ -9,6 +9,7 @@ from openai.types.beta.threads.runs import RunStep
 from openai.types.vector_stores import VectorStoreFile, VectorStoreFileBatch
 
 from nbext.store import tables
+from nbext.store.records import FileSearchContents, RunPrompt, StoredContext
 from nbext.store.store import Kind
 
 ASSISTANTS = Kind(tables.assistants, Assistant, "assistant")
@@ -23,3 +24,8 @@ VECTOR_STORE_FILES = Kind(tables.vector_store_files, VectorStoreFile, "vector st
 VECTOR_STORE_FILE_BATCHES = Kind(
     tables.vector_store_file_batches, VectorStoreFileBatch, "vector store file batch"
 )
+
+# nbext's own objects (:mod:`nbext.store.records`): what a run showed the model.
+PROMPTS = Kind(tables.run_prompts, RunPrompt, "run prompt")
+CONTEXTS = Kind(tables.run_contexts, StoredContext, "run context")
+FILE_SEARCH_CONTENTS = Kind(tables.file_search_contents, FileSearchContents, "file search call")

@@ -13,17 +13,29 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, Protocol, TypeVar, cast
 
 from pydantic import BaseModel
 from sqlalchemy import Engine, Table, create_engine, event, func, select
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.pool import StaticPool
+from sqlalchemy.sql import Delete
 from sqlalchemy.sql.elements import ColumnElement
 
 from nbext.errors import invalid, not_found
 from nbext.store import tables
 from nbext.store.pages import ListQuery, Page
+
+
+class StoredObject(Protocol):
+    """What the store needs of an object: an id, a creation time, a JSON form."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def created_at(self) -> int: ...
+    def model_dump(self, *, mode: Literal["json"]) -> dict[str, Any]: ...
+
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -80,29 +92,29 @@ class Store:
         """Insert several objects in one transaction (a thread with its messages)."""
         values = [
             {
-                "id": obj.id,  # type: ignore[attr-defined]
+                "id": _stored(obj).id,
                 "owner": owner,
-                "created_at": obj.created_at,  # type: ignore[attr-defined]
+                "created_at": _stored(obj).created_at,
                 "data": obj.model_dump(mode="json"),
                 **columns,
             }
             for obj, columns in rows
         ]
         if values:
-            with self._write_lock, self.engine.begin() as conn:
+            with self._writing() as conn:
                 conn.execute(kind.table.insert(), values)
 
     def update(self, kind: Kind[M], obj: M, **columns: Any) -> None:
         """Replace an object's JSON (and any indexed columns that changed with it)."""
-        self.set_columns(kind, obj.id, data=obj.model_dump(mode="json"), **columns)  # type: ignore[attr-defined]
+        self.set_columns(kind, _stored(obj).id, data=obj.model_dump(mode="json"), **columns)
 
     def set_columns(self, kind: Kind[M], object_id: str, **columns: Any) -> None:
-        with self._write_lock, self.engine.begin() as conn:
+        with self._writing() as conn:
             conn.execute(kind.table.update().where(kind.table.c.id == object_id).values(**columns))
 
     def set_columns_everywhere(self, kind: Kind[M], **columns: Any) -> None:
         """Set columns on every row of a kind (dropping a cache column, say)."""
-        with self._write_lock, self.engine.begin() as conn:
+        with self._writing() as conn:
             conn.execute(kind.table.update().values(**columns))
 
     def update_where(
@@ -112,14 +124,14 @@ class Store:
         (a vector store file: one file, several vector stores)."""
         t = kind.table
         values = {"data": obj.model_dump(mode="json"), **columns}
-        with self._write_lock, self.engine.begin() as conn:
+        with self._writing() as conn:
             conn.execute(
-                t.update().where(t.c.id == obj.id, *_filters(t, where)).values(**values)  # type: ignore[attr-defined]
+                t.update().where(t.c.id == _stored(obj).id, *_filters(t, where)).values(**values)
             )
 
     @contextmanager
-    def transaction(self) -> Iterator[Connection]:
-        """A write transaction for rows that are not SDK objects (vector store chunks)."""
+    def _writing(self) -> Iterator[Connection]:
+        """One write transaction; SQLite allows one writer, so writers take turns."""
         with self._write_lock, self.engine.begin() as conn:
             yield conn
 
@@ -128,7 +140,7 @@ class Store:
         self.delete_where(kind, id=object_id)
 
     def delete_where(self, kind: Kind[M], **where: Any) -> None:
-        with self._write_lock, self.engine.begin() as conn:
+        with self._writing() as conn:
             conn.execute(kind.table.delete().where(*_filters(kind.table, where)))
 
     # -- reading -------------------------------------------------------------
@@ -215,16 +227,92 @@ class Store:
                 .limit(query.limit + 1)
             ).all()
         has_more = len(rows) > query.limit
-        rows = rows[: query.limit]
+        rows = list(rows[: query.limit])
         if backwards:
             rows.reverse()
         data = [kind.model.model_validate(row.data) for row in rows]
         return Page[kind.model](  # type: ignore[name-defined]
             data=data,
-            first_id=data[0].id if data else None,  # type: ignore[attr-defined]
-            last_id=data[-1].id if data else None,  # type: ignore[attr-defined]
+            first_id=_stored(data[0]).id if data else None,
+            last_id=_stored(data[-1]).id if data else None,
             has_more=has_more,
         )
+
+
+    # -- run workers: which process executes an unfinished run -----------------
+
+    def claim_run(self, run_id: str, worker: str) -> None:
+        """``worker`` executes ``run_id`` from now on (also after a resume elsewhere)."""
+        t = tables.run_workers
+        with self._writing() as conn:
+            conn.execute(t.delete().where(t.c.run_id == run_id))
+            conn.execute(t.insert().values(run_id=run_id, worker=worker))
+
+    def release_run(self, run_id: str) -> None:
+        t = tables.run_workers
+        with self._writing() as conn:
+            conn.execute(t.delete().where(t.c.run_id == run_id))
+
+    def run_worker(self, run_id: str) -> str | None:
+        t = tables.run_workers
+        with self.engine.connect() as conn:
+            worker = conn.execute(select(t.c.worker).where(t.c.run_id == run_id))
+            return worker.scalar_one_or_none()
+
+    # -- vector store chunks: the passages file_search searches ----------------
+
+    def replace_chunks(
+        self,
+        vector_store_id: str,
+        file_id: str,
+        filename: str,
+        passages: Sequence[tuple[str, bytes]],
+    ) -> None:
+        """A file's chunks in a vector store, ``(text, embedding)`` in order, replacing any."""
+        t = tables.vector_store_chunks
+        with self._writing() as conn:
+            conn.execute(_chunks_of(vector_store_id, file_id))
+            if passages:
+                conn.execute(
+                    t.insert(),
+                    [
+                        {
+                            "vector_store_id": vector_store_id,
+                            "file_id": file_id,
+                            "filename": filename,
+                            "chunk_index": i,
+                            "text": text,
+                            "embedding": embedding,
+                        }
+                        for i, (text, embedding) in enumerate(passages)
+                    ],
+                )
+
+    def delete_chunks(self, vector_store_id: str, file_id: str | None = None) -> None:
+        """The chunks of one file in a vector store, or (no ``file_id``) of the whole store."""
+        with self._writing() as conn:
+            conn.execute(_chunks_of(vector_store_id, file_id))
+
+    def chunks(self, vector_store_id: str) -> Sequence[Any]:
+        """``(file_id, filename, chunk_index, text, embedding)`` rows, in insertion order."""
+        t = tables.vector_store_chunks
+        with self.engine.connect() as conn:
+            return conn.execute(
+                select(t.c.file_id, t.c.filename, t.c.chunk_index, t.c.text, t.c.embedding)
+                .where(t.c.vector_store_id == vector_store_id)
+                .order_by(t.c.seq)
+            ).all()
+
+
+def _chunks_of(vector_store_id: str, file_id: str | None) -> Delete:
+    t = tables.vector_store_chunks
+    query = t.delete().where(t.c.vector_store_id == vector_store_id)
+    return query if file_id is None else query.where(t.c.file_id == file_id)
+
+
+def _stored(obj: BaseModel) -> StoredObject:
+    """Every kind's model has ``id`` and ``created_at`` (the SDK's objects, nbext's records)."""
+    return cast(StoredObject, obj)
 
 
 def _filters(table: Table, where: Mapping[str, Any]) -> list[ColumnElement[bool]]:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from openai.types.beta import Assistant
 
-from nbext.assistants import AssistantsService
+from nbext.api.services import AssistantsService
 from nbext.store import Store
 
 from .helpers import OWNER, WEATHER, FakeClock
@@ -39,6 +39,6 @@ def service(db_url: str, backend: ScriptedBackend, clock: FakeClock) -> Iterator
 
 @pytest.fixture
 def assistant(service: AssistantsService) -> Assistant:
-    return service.create_assistant(
+    return service.assistants.create(
         OWNER, {"model": "scripted", "instructions": "Be brief.", "tools": [WEATHER]}
     )

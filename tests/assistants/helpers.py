@@ -10,7 +10,8 @@ from openai._models import construct_type
 from openai.types.beta import AssistantStreamEvent
 from openai.types.beta.threads import Run
 
-from nbext.assistants import AssistantsService, Event, event_json
+from nbext.api.services import AssistantsService
+from nbext.engine.events import Event, event_json
 
 OWNER = "key-alice"
 OTHER = "key-bob"
@@ -42,7 +43,7 @@ def wait_run(service: AssistantsService, run: Run, owner: str = OWNER, timeout: 
     """Poll until the worker has moved the run to a pause or an end."""
     deadline = time.monotonic() + timeout
     while True:
-        run = service.retrieve_run(owner, run.thread_id, run.id)
+        run = service.runs.retrieve(owner, run.thread_id, run.id)
         if run.status not in ("queued", "in_progress", "cancelling"):
             return run
         if time.monotonic() > deadline:
@@ -80,3 +81,14 @@ def error_of(call: Any, *args: Any) -> Any:
     except APIError as exc:
         return exc
     raise AssertionError("no APIError raised")
+
+
+def at_the_edge(method: Any, check: Any) -> Any:
+    """``method`` called as its route calls it: the body (last argument) parsed first."""
+    from nbext.api.validation import validate
+
+    def call(*args: Any) -> Any:
+        *head, body = args
+        return method(*head, validate(body, check))
+
+    return call

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from nbext.assistants import AssistantsService
+from nbext.api.services import AssistantsService
 from nbext.store import Store
 
 from .helpers import OWNER, FakeClock, wait_run
@@ -28,7 +28,7 @@ class CoarseTokenizer(ScriptedBackend):
 
 def _run(service: AssistantsService, backend: ScriptedBackend, thread_id: str, assistant: str):
     backend.script(Reply(text="ok"))
-    run = service.create_run(OWNER, thread_id, {"assistant_id": assistant})
+    run = service.runs.create(OWNER, thread_id, {"assistant_id": assistant})
     return wait_run(service, run)
 
 
@@ -36,12 +36,12 @@ def test_a_new_backend_recounts_every_message(db_url: str, clock: FakeClock) -> 
     first = ScriptedBackend(context_window=4096)
     service = AssistantsService(Store(db_url), first, clock=clock)
     try:
-        assistant = service.create_assistant(OWNER, {"model": "scripted"}).id
-        thread = service.create_thread(
+        assistant = service.assistants.create(OWNER, {"model": "scripted"}).id
+        thread = service.threads.create(
             OWNER, {"messages": [{"role": "user", "content": f"m{i} {TEXT}"} for i in range(3)]}
         )
         run = _run(service, first, thread.id, assistant)
-        counted = service.get_run_context(OWNER, thread.id, run.id).message_tokens
+        counted = service.runs.context(OWNER, thread.id, run.id).message_tokens
         assert sorted(set(counted.values())) == [PER_MESSAGE + 1, PER_MESSAGE + 41]  # "ok", TEXT
 
         second = CoarseTokenizer(context_window=4096)
@@ -49,7 +49,7 @@ def test_a_new_backend_recounts_every_message(db_url: str, clock: FakeClock) -> 
         assert service.rt.backend is second
         run = _run(service, second, thread.id, assistant)
         assert run.status == "completed"
-        recounted = service.get_run_context(OWNER, thread.id, run.id).message_tokens
+        recounted = service.runs.context(OWNER, thread.id, run.id).message_tokens
         assert recounted.keys() >= counted.keys()
         assert {recounted[m] for m in counted} == {3 * v for v in counted.values()}
     finally:
@@ -60,18 +60,18 @@ def test_the_new_context_window_decides_truncation(db_url: str, clock: FakeClock
     roomy = ScriptedBackend(context_window=4096)
     service = AssistantsService(Store(db_url), roomy, clock=clock)
     try:
-        assistant = service.create_assistant(OWNER, {"model": "scripted"}).id
-        thread = service.create_thread(
+        assistant = service.assistants.create(OWNER, {"model": "scripted"}).id
+        thread = service.threads.create(
             OWNER, {"messages": [{"role": "user", "content": f"m{i} {TEXT}"} for i in range(6)]}
         )
         run = _run(service, roomy, thread.id, assistant)
-        assert service.get_run_context(OWNER, thread.id, run.id).omitted_message_ids == []
+        assert service.runs.context(OWNER, thread.id, run.id).omitted_message_ids == []
 
         # 6 messages x 135 tokens do not fit in 500 with the coarse tokenizer.
         tight = CoarseTokenizer(context_window=500)
         service.use_backend(tight)
         run = _run(service, tight, thread.id, assistant)
         assert run.status == "completed"
-        assert service.get_run_context(OWNER, thread.id, run.id).omitted_message_ids
+        assert service.runs.context(OWNER, thread.id, run.id).omitted_message_ids
     finally:
         service.close()

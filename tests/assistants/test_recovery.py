@@ -8,7 +8,7 @@ import threading
 
 from sqlalchemy import update
 
-from nbext.assistants import AssistantsService
+from nbext.api.services import AssistantsService
 from nbext.store import RUNS, Store
 from nbext.store.tables import run_workers
 
@@ -21,30 +21,31 @@ def test_runs_of_a_dead_process_fail_or_expire(db_url, clock: FakeClock):
     backend = ScriptedBackend()
     first = AssistantsService(Store(db_url), backend, clock=clock)
     try:
-        assistant = first.create_assistant(OWNER, {"model": "scripted", "tools": [WEATHER]})
-        waiting_thread = first.create_thread(
+        assistant = first.assistants.create(OWNER, {"model": "scripted", "tools": [WEATHER]})
+        waiting_thread = first.threads.create(
             OWNER, {"messages": [{"role": "user", "content": "a"}]}
         )
-        busy_thread = first.create_thread(OWNER, {"messages": [{"role": "user", "content": "b"}]})
+        busy_thread = first.threads.create(OWNER, {"messages": [{"role": "user", "content": "b"}]})
         backend.script(Reply(tool_calls=[("get_weather", {"city": "Kyiv"})]))
         waiting = wait_run(
-            first, first.create_run(OWNER, waiting_thread.id, {"assistant_id": assistant.id})
+            first, first.runs.create(OWNER, waiting_thread.id, {"assistant_id": assistant.id})
         )
         assert waiting.status == "requires_action"
         backend.script(Reply(text="never finished", gate=gate))
-        busy = first.create_run(OWNER, busy_thread.id, {"assistant_id": assistant.id})
+        busy = first.runs.create(OWNER, busy_thread.id, {"assistant_id": assistant.id})
         assert backend.streaming.wait(5)
 
         # "Restart": a new service on the same file, while the first one is frozen.
         second = AssistantsService(Store(db_url), ScriptedBackend(), clock=clock)
-        busy = second.retrieve_run(OWNER, busy_thread.id, busy.id)
+        busy = second.runs.retrieve(OWNER, busy_thread.id, busy.id)
         assert busy.status == "failed" and busy.failed_at
         assert busy.last_error.code == "server_error"
         assert busy.last_error.message == "the server restarted while this run was in progress"
-        message = second.list_messages(OWNER, busy_thread.id, {"run_id": busy.id}).data[0]
+        message = second.messages.list(OWNER, busy_thread.id, run_id=busy.id).data[0]
         assert message.status == "incomplete" and message.incomplete_details.reason == "run_failed"
         # A run waiting for tool outputs survives a restart...
-        assert second.retrieve_run(OWNER, waiting_thread.id, waiting.id).status == "requires_action"
+        waited = second.runs.retrieve(OWNER, waiting_thread.id, waiting.id)
+        assert waited.status == "requires_action"
         second.close()
 
         # ...until it is past expires_at.
@@ -64,10 +65,10 @@ def test_runs_of_another_live_process_are_left_alone(db_url, clock: FakeClock):
     backend = ScriptedBackend()
     first = AssistantsService(Store(db_url), backend, clock=clock)
     try:
-        assistant = first.create_assistant(OWNER, {"model": "scripted"})
-        thread = first.create_thread(OWNER, {"messages": [{"role": "user", "content": "b"}]})
+        assistant = first.assistants.create(OWNER, {"model": "scripted"})
+        thread = first.threads.create(OWNER, {"messages": [{"role": "user", "content": "b"}]})
         backend.script(Reply(text="still working", gate=gate))
-        busy = first.create_run(OWNER, thread.id, {"assistant_id": assistant.id})
+        busy = first.runs.create(OWNER, thread.id, {"assistant_id": assistant.id})
         assert backend.streaming.wait(5)
         # As if another live process (this test's parent) had claimed the run.
         with first.rt.store.engine.begin() as conn:
@@ -77,7 +78,7 @@ def test_runs_of_another_live_process_are_left_alone(db_url, clock: FakeClock):
                 .values(worker=f"{socket.gethostname()}:{os.getppid()}")
             )
         second = AssistantsService(Store(db_url), ScriptedBackend(), clock=clock)
-        assert second.retrieve_run(OWNER, thread.id, busy.id).status == "in_progress"
+        assert second.runs.retrieve(OWNER, thread.id, busy.id).status == "in_progress"
         second.close()
     finally:
         gate.set()

@@ -12,7 +12,7 @@ from .scripted_backend import Reply
 
 
 def _thread(service) -> str:
-    return service.create_thread(OWNER, {"messages": [{"role": "user", "content": "Hi"}]}).id
+    return service.threads.create(OWNER, {"messages": [{"role": "user", "content": "Hi"}]}).id
 
 
 MESSAGE_EVENTS = [
@@ -29,7 +29,7 @@ MESSAGE_EVENTS = [
 def test_streamed_text_run(service, backend, assistant):
     backend.script(Reply(text="Hello there my friend"))
     events = list(
-        service.stream_run(OWNER, _thread(service), {"assistant_id": assistant.id, "stream": True})
+        service.runs.stream(OWNER, _thread(service), {"assistant_id": assistant.id, "stream": True})
     )
     assert names(events) == [
         "thread.run.created",
@@ -48,7 +48,7 @@ def test_streamed_text_run(service, backend, assistant):
 def test_function_call_stream_and_resume(service, backend, assistant):
     backend.script(Reply(tool_calls=[("get_weather", {"city": "Paris"})]), Reply(text="Sunny."))
     thread_id = _thread(service)
-    first = list(service.stream_run(OWNER, thread_id, {"assistant_id": assistant.id}))
+    first = list(service.runs.stream(OWNER, thread_id, {"assistant_id": assistant.id}))
     assert names(first) == [
         "thread.run.created",
         "thread.run.queued",
@@ -61,7 +61,7 @@ def test_function_call_stream_and_resume(service, backend, assistant):
     run = first[-1].data
     call_id = run.required_action.submit_tool_outputs.tool_calls[0].id
     second = list(
-        service.stream_submit_tool_outputs(
+        service.runs.stream_submit_tool_outputs(
             OWNER, thread_id, run.id, {"tool_outputs": [{"tool_call_id": call_id, "output": "25C"}]}
         )
     )
@@ -78,7 +78,7 @@ def test_function_call_stream_and_resume(service, backend, assistant):
 def test_thread_and_run_stream_starts_with_the_thread(service, backend, assistant):
     backend.script(Reply(text="Hi"))
     events = list(
-        service.stream_thread_and_run(
+        service.runs.stream_create_and_run(
             OWNER,
             {
                 "assistant_id": assistant.id,
@@ -117,7 +117,7 @@ def test_the_sdk_event_handler_understands_our_events(service, backend, assistan
     handler._init(
         iter(
             over_the_wire(
-                list(service.stream_run(OWNER, thread_id, {"assistant_id": assistant.id}))
+                list(service.runs.stream(OWNER, thread_id, {"assistant_id": assistant.id}))
             )
         )
     )
@@ -128,7 +128,7 @@ def test_the_sdk_event_handler_understands_our_events(service, backend, assistan
 
     call_id = run.required_action.submit_tool_outputs.tool_calls[0].id
     resumed = Recorder()
-    events = service.stream_submit_tool_outputs(
+    events = service.runs.stream_submit_tool_outputs(
         OWNER, thread_id, run.id, {"tool_outputs": [{"tool_call_id": call_id, "output": "25C"}]}
     )
     resumed._init(iter(over_the_wire(list(events))))
@@ -136,21 +136,21 @@ def test_the_sdk_event_handler_understands_our_events(service, backend, assistan
     assert resumed.texts[-1] == "It is sunny today"
     final: list[Message] = resumed.get_final_messages()
     assert final[0].content[0].text.value == "It is sunny today"
-    assert final[0] == service.retrieve_message(OWNER, thread_id, final[0].id)
+    assert final[0] == service.messages.retrieve(OWNER, thread_id, final[0].id)
 
 
 def test_subscribe_joins_a_running_stream_from_its_start(service, backend, assistant):
     gate = threading.Event()
     backend.script(Reply(text="Slow answer", gate=gate))
     thread_id = _thread(service)
-    run = service.create_run(OWNER, thread_id, {"assistant_id": assistant.id})  # no stream
+    run = service.runs.create(OWNER, thread_id, {"assistant_id": assistant.id})  # no stream
     assert backend.streaming.wait(5)
-    listener = service.subscribe(OWNER, thread_id, run.id)
+    listener = service.runs.subscribe(OWNER, thread_id, run.id)
     gate.set()
     events = list(listener)
     assert events[0].event == "thread.run.created" and events[-1].event == "thread.run.completed"
     # A run at rest: its final state is all there is to hear.
-    assert [e.event for e in service.subscribe(OWNER, thread_id, run.id)] == [
+    assert [e.event for e in service.runs.subscribe(OWNER, thread_id, run.id)] == [
         "thread.run.completed"
     ]
 
@@ -159,10 +159,10 @@ def test_cancel_is_streamed(service, backend, assistant):
     gate = threading.Event()
     backend.script(Reply(text="A long story", gate=gate))
     thread_id = _thread(service)
-    stream = service.stream_run(OWNER, thread_id, {"assistant_id": assistant.id})
+    stream = service.runs.stream(OWNER, thread_id, {"assistant_id": assistant.id})
     assert backend.streaming.wait(5)
-    current = service.list_runs(OWNER, thread_id).data[0]
-    service.cancel_run(OWNER, thread_id, current.id)
+    current = service.runs.list(OWNER, thread_id).data[0]
+    service.runs.cancel(OWNER, thread_id, current.id)
     gate.set()
     tail = names(list(stream))[-5:]
     assert tail == [

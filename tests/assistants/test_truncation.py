@@ -6,8 +6,9 @@ import time
 
 import pytest
 
-from nbext.assistants import AssistantsService, truncation
-from nbext.store import Store
+from nbext.api.services import AssistantsService
+from nbext.engine import truncation
+from nbext.store import ListQuery, Store
 
 from .helpers import OWNER, FakeClock, wait_run
 from .scripted_backend import PER_MESSAGE, Reply, ScriptedBackend
@@ -29,22 +30,21 @@ def _long_thread(service: AssistantsService, count: int) -> tuple[str, list[str]
         {"role": "user" if i % 2 == 0 else "assistant", "content": f"m{i} {TEXT}"}
         for i in range(count)
     ]
-    thread = service.create_thread(OWNER, {"messages": messages})
-    ids = [
-        m.id for m in service.list_messages(OWNER, thread.id, {"order": "asc", "limit": 100}).data
-    ]
+    thread = service.threads.create(OWNER, {"messages": messages})
+    page = ListQuery(order="asc", limit=100)
+    ids = [m.id for m in service.messages.list(OWNER, thread.id, page).data]
     return thread.id, ids
 
 
 def test_auto_drops_the_middle_and_keeps_first_and_recent(small):
     service, backend = small
     backend.script(Reply(text="ok"))
-    assistant = service.create_assistant(OWNER, {"model": "scripted", "instructions": "Be brief."})
+    assistant = service.assistants.create(OWNER, {"model": "scripted", "instructions": "Be brief."})
     thread_id, ids = _long_thread(service, 10)
-    run = wait_run(service, service.create_run(OWNER, thread_id, {"assistant_id": assistant.id}))
+    run = wait_run(service, service.runs.create(OWNER, thread_id, {"assistant_id": assistant.id}))
     assert run.status == "completed"
     assert run.truncation_strategy.type == "auto"
-    context = service.get_run_context(OWNER, thread_id, run.id)
+    context = service.runs.context(OWNER, thread_id, run.id)
     # Each message costs 45; the budget is 300 - 6 (system) = 294: the last one (45),
     # the first two (90), then 8, 7 and 6 (135): 270. Message 5 would make it 315.
     assert context.sent_message_ids == [ids[0], ids[1], ids[6], ids[7], ids[8], ids[9]]
@@ -59,15 +59,15 @@ def test_auto_drops_the_middle_and_keeps_first_and_recent(small):
 def test_last_messages_sends_only_the_most_recent(small):
     service, backend = small
     backend.script(Reply(text="ok"))
-    assistant = service.create_assistant(OWNER, {"model": "scripted"})
+    assistant = service.assistants.create(OWNER, {"model": "scripted"})
     thread_id, ids = _long_thread(service, 6)
     body = {
         "assistant_id": assistant.id,
         "truncation_strategy": {"type": "last_messages", "last_messages": 2},
     }
-    run = wait_run(service, service.create_run(OWNER, thread_id, body))
+    run = wait_run(service, service.runs.create(OWNER, thread_id, body))
     assert run.truncation_strategy.last_messages == 2
-    context = service.get_run_context(OWNER, thread_id, run.id)
+    context = service.runs.context(OWNER, thread_id, run.id)
     assert context.sent_message_ids == ids[4:]
     assert context.omitted_message_ids == ids[:4]
     assert [m["content"].split()[0] for m in backend.requests[0]["messages"]] == ["m4", "m5"]
@@ -76,31 +76,31 @@ def test_last_messages_sends_only_the_most_recent(small):
 def test_nothing_is_dropped_when_everything_fits(service, backend, assistant):
     backend.script(Reply(text="ok"))
     thread_id, ids = _long_thread(service, 4)
-    run = wait_run(service, service.create_run(OWNER, thread_id, {"assistant_id": assistant.id}))
-    context = service.get_run_context(OWNER, thread_id, run.id)
+    run = wait_run(service, service.runs.create(OWNER, thread_id, {"assistant_id": assistant.id}))
+    context = service.runs.context(OWNER, thread_id, run.id)
     assert (context.sent_message_ids, context.omitted_message_ids) == (ids, [])
 
 
 def test_a_message_larger_than_the_window_fails_the_run(small):
     service, _ = small
-    assistant = service.create_assistant(OWNER, {"model": "scripted"})
-    thread = service.create_thread(OWNER, {"messages": [{"role": "user", "content": TEXT * 10}]})
-    run = wait_run(service, service.create_run(OWNER, thread.id, {"assistant_id": assistant.id}))
+    assistant = service.assistants.create(OWNER, {"model": "scripted"})
+    thread = service.threads.create(OWNER, {"messages": [{"role": "user", "content": TEXT * 10}]})
+    run = wait_run(service, service.runs.create(OWNER, thread.id, {"assistant_id": assistant.id}))
     assert run.status == "failed" and run.last_error.code == "invalid_prompt"
     assert "context window of 400" in run.last_error.message
 
 
 def test_token_counts_are_cached_so_long_threads_start_cheaply(small):
     service, backend = small
-    assistant = service.create_assistant(OWNER, {"model": "scripted"})
+    assistant = service.assistants.create(OWNER, {"model": "scripted"})
 
     def start(count: int) -> tuple[int, float]:
         messages = [{"role": "user", "content": f"m{i} {TEXT}"} for i in range(count)]
-        thread = service.create_thread(OWNER, {"messages": messages})
+        thread = service.threads.create(OWNER, {"messages": messages})
         backend.script(Reply(text="ok"))
         counted, started = backend.counted_messages, time.perf_counter()
         run = wait_run(
-            service, service.create_run(OWNER, thread.id, {"assistant_id": assistant.id})
+            service, service.runs.create(OWNER, thread.id, {"assistant_id": assistant.id})
         )
         assert run.status == "completed"
         return backend.counted_messages - counted, time.perf_counter() - started

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from .helpers import OWNER, WEATHER, error_of
+from nbext.api.assistants.protocol import ASSISTANT_CREATE
+from nbext.api.params import MESSAGE_CREATE
+from nbext.api.runs.protocol import RUN_CREATE
+from nbext.api.threads.protocol import THREAD_CREATE, THREAD_MODIFY
+from nbext.store import ListQuery
+
+from .helpers import OWNER, WEATHER, at_the_edge, error_of
 
 MODEL = {"model": "scripted"}
 
@@ -43,21 +49,19 @@ MODEL = {"model": "scripted"}
     ],
 )
 def test_assistant_bodies(service, body, param, code):
-    error = error_of(service.create_assistant, OWNER, body)
+    error = error_of(at_the_edge(service.assistants.create, ASSISTANT_CREATE), OWNER, body)
     assert (error.status, error.param, error.code) == (400, param, code)
 
 
 def test_wording(service):
-    error = error_of(service.create_assistant, OWNER, {**MODEL, "name": "n" * 300})
+    create = at_the_edge(service.assistants.create, ASSISTANT_CREATE)
+    error = error_of(create, OWNER, {**MODEL, "name": "n" * 300})
     assert error.message == (
         "Invalid 'name': string too long. Expected a string with maximum length 256, "
         "but got a string with length 300 instead."
     )
-    assert (
-        error_of(service.create_assistant, OWNER, {**MODEL, "x": 1}).message
-        == "Unknown parameter: 'x'."
-    )
-    assert error_of(service.create_assistant, OWNER, []).status == 400
+    assert error_of(create, OWNER, {**MODEL, "x": 1}).message == "Unknown parameter: 'x'."
+    assert error_of(create, OWNER, []).status == 400
 
 
 def test_limits_are_inclusive(service):
@@ -69,7 +73,7 @@ def test_limits_are_inclusive(service):
         "temperature": 2,
         "top_p": 0,
     }
-    assert service.create_assistant(OWNER, body).temperature == 2
+    assert at_the_edge(service.assistants.create, ASSISTANT_CREATE)(OWNER, body).temperature == 2
 
 
 @pytest.mark.parametrize(
@@ -99,18 +103,19 @@ def test_limits_are_inclusive(service):
     ],
 )
 def test_run_bodies(service, assistant, body, param):
-    thread = service.create_thread(OWNER)
+    thread = service.threads.create(OWNER)
     body = {"assistant_id": assistant.id, **body} if param != "assistant_id" else body
-    error = error_of(service.create_run, OWNER, thread.id, body)
+    error = error_of(at_the_edge(service.runs.create, RUN_CREATE), OWNER, thread.id, body)
     assert (error.status, error.param) == (400, param)
 
 
 def test_message_and_thread_bodies(service):
-    thread = service.create_thread(OWNER)
-    error = error_of(service.create_message, OWNER, thread.id, {"role": "user"})
+    thread = service.threads.create(OWNER)
+    create_message = at_the_edge(service.messages.create, MESSAGE_CREATE)
+    error = error_of(create_message, OWNER, thread.id, {"role": "user"})
     assert error.param == "content"
     error = error_of(
-        service.create_message,
+        create_message,
         OWNER,
         thread.id,
         {
@@ -119,28 +124,34 @@ def test_message_and_thread_bodies(service):
         },
     )
     assert error.param == "content[0].image_url.detail"
-    error = error_of(service.create_thread, OWNER, {"messages": [{"role": "user", "content": 3}]})
+    create_thread = at_the_edge(service.threads.create, THREAD_CREATE)
+    error = error_of(create_thread, OWNER, {"messages": [{"role": "user", "content": 3}]})
     assert error.param == "messages[0].content"
-    error = error_of(service.modify_thread, OWNER, thread.id, {"messages": []})
+    update_thread = at_the_edge(service.threads.update, THREAD_MODIFY)
+    error = error_of(update_thread, OWNER, thread.id, {"messages": []})
     assert error.param == "messages"
-    error = error_of(service.list_messages, OWNER, thread.id, {"limit": 101})
+
+    def list_messages(query):  # as the route parses the query string
+        return service.messages.list(OWNER, thread.id, ListQuery.parse(query, extra=("run_id",)))
+
+    error = error_of(list_messages, {"limit": 101})
     assert error.param == "limit"
-    error = error_of(service.list_messages, OWNER, thread.id, {"order": "up"})
+    error = error_of(list_messages, {"order": "up"})
     assert error.param == "order"
 
 
 def test_unknown_ids_are_404(service, assistant):
-    thread = service.create_thread(OWNER)
-    error = error_of(service.retrieve_thread, OWNER, "thread_nope")
+    thread = service.threads.create(OWNER)
+    error = error_of(service.threads.retrieve, OWNER, "thread_nope")
     assert (error.status, error.message) == (404, "No thread found with id 'thread_nope'.")
-    assert error_of(service.retrieve_assistant, OWNER, "asst_nope").status == 404
-    assert error_of(service.retrieve_message, OWNER, thread.id, "msg_nope").status == 404
-    assert error_of(service.retrieve_run, OWNER, thread.id, "run_nope").status == 404
+    assert error_of(service.assistants.retrieve, OWNER, "asst_nope").status == 404
+    assert error_of(service.messages.retrieve, OWNER, thread.id, "msg_nope").status == 404
+    assert error_of(service.runs.retrieve, OWNER, thread.id, "run_nope").status == 404
     assert (
-        error_of(service.create_run, OWNER, thread.id, {"assistant_id": "asst_nope"}).status == 404
+        error_of(service.runs.create, OWNER, thread.id, {"assistant_id": "asst_nope"}).status == 404
     )
     assert (
-        error_of(service.create_run, OWNER, "thread_nope", {"assistant_id": assistant.id}).status
+        error_of(service.runs.create, OWNER, "thread_nope", {"assistant_id": assistant.id}).status
         == 404
     )
-    assert error_of(service.list_run_steps, OWNER, thread.id, "run_nope").status == 404
+    assert error_of(service.steps.list, OWNER, thread.id, "run_nope").status == 404

@@ -1,0 +1,1 @@
+"""``/v1/nbext/...``: the kit's own routes (status, backend switch); router and protocol."""

@@ -1,0 +1,1 @@
+"""``/v1/assistants``: router, protocol, service."""

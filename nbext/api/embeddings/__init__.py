@@ -1,0 +1,1 @@
+"""``/v1/embeddings``: router, protocol, service."""

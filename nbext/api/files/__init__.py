@@ -1,0 +1,1 @@
+"""``/v1/files``: router, protocol, service."""

@@ -1,0 +1,128 @@
+"""Files: uploaded bytes on disk, their ``FileObject`` in the database.
+
+A file's bytes live in ``<data dir>/files/<file id>`` (never under the name
+the client sent, so no upload can choose where it is written); the metadata
+is the SDK's ``FileObject`` in the store, like every other object. Files the
+tools write (code_interpreter plots and outputs) are files too, with purpose
+``assistants_output``, and are downloaded with the same ``/content`` route.
+
+OpenAI's rules kept here: a size limit (OpenAI allowed 512 MB; this server
+defaults to 32 MiB, see :data:`DEFAULT_MAX_FILE_BYTES`; what an upload may
+be is checked at the edge, :mod:`.protocol`), 404 for another owner's file, and deleting
+a file removes it from every vector store (the vector store service
+registers that through :attr:`Files.on_delete`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path, PurePath
+
+from openai.types import FileDeleted, FileObject
+
+from nbext.api.files.protocol import Upload
+from nbext.errors import APIError
+from nbext.ids import new_file_id
+from nbext.store import FILES, ListQuery, Page, Store
+
+DEFAULT_MAX_FILE_BYTES = 32 * 1024 * 1024
+OUTPUT_PURPOSE = "assistants_output"
+
+
+def clean_filename(name: str | None) -> str:
+    """The name as shown to users and the model: no directories, never empty."""
+    base = PurePath((name or "").replace("\\", "/")).name.strip()
+    return base[:255] or "upload"
+
+
+class Files:
+    """Files of every owner: bytes under ``directory``, metadata in ``store``."""
+
+    def __init__(
+        self,
+        store: Store,
+        directory: Path,
+        *,
+        max_bytes: int = DEFAULT_MAX_FILE_BYTES,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.max_bytes = max_bytes
+        self.clock = clock
+        self.on_delete: list[Callable[[str, str], None]] = []
+        """Called with ``(owner, file_id)`` before a file is deleted."""
+
+    def path(self, file_id: str) -> Path:
+        return self.directory / file_id
+
+    # -- the API ---------------------------------------------------------------
+
+    def create(self, owner: str, upload: Upload) -> FileObject:
+        """An upload, already checked at the edge (:func:`~.protocol.parse_upload`)."""
+        expires_at = None
+        if upload.expires_after_seconds is not None:
+            expires_at = int(self.clock()) + upload.expires_after_seconds
+        filename = clean_filename(upload.filename)
+        return self._save(owner, filename, upload.data, upload.purpose, expires_at)
+
+    def create_output(self, owner: str, filename: str, data: bytes) -> FileObject:
+        """A file a tool wrote (purpose ``assistants_output``)."""
+        return self._save(owner, clean_filename(filename), data, OUTPUT_PURPOSE, None)
+
+    def retrieve(self, owner: str, file_id: str) -> FileObject:
+        return self.store.get(FILES, owner, file_id)
+
+    def find(self, owner: str, file_id: str) -> FileObject | None:
+        return self.store.find(FILES, owner, file_id)
+
+    def content(self, owner: str, file_id: str) -> tuple[FileObject, bytes]:
+        file = self.retrieve(owner, file_id)
+        try:
+            return file, self.path(file_id).read_bytes()
+        except FileNotFoundError:
+            raise APIError(
+                f"The content of file '{file_id}' is missing on the server.",
+                status=500,
+                type="server_error",
+            ) from None
+
+    def list(
+        self, owner: str, page: ListQuery | None = None, purpose: str | None = None
+    ) -> Page[FileObject]:
+        """Newest first; ``purpose`` filters."""
+        where = {"purpose": purpose} if purpose else {}
+        return self.store.list(FILES, owner, page or ListQuery(), **where)
+
+    def delete(self, owner: str, file_id: str) -> FileDeleted:
+        self.retrieve(owner, file_id)
+        for hook in self.on_delete:
+            hook(owner, file_id)
+        self.store.delete(FILES, owner, file_id)
+        self.path(file_id).unlink(missing_ok=True)
+        return FileDeleted(id=file_id, object="file", deleted=True)
+
+    # -- internals -------------------------------------------------------------
+
+    def _save(
+        self, owner: str, filename: str, data: bytes, purpose: str, expires_at: int | None
+    ) -> FileObject:
+        file = FileObject(
+            id=new_file_id(),
+            object="file",
+            bytes=len(data),
+            created_at=int(self.clock()),
+            filename=filename,
+            purpose=purpose,  # type: ignore[arg-type]
+            status="processed",
+            expires_at=expires_at,
+            status_details=None,
+        )
+        target = self.path(file.id)
+        partial = target.with_suffix(".part")
+        partial.write_bytes(data)
+        partial.replace(target)
+        self.store.insert(FILES, owner, file, purpose=purpose)
+        return file

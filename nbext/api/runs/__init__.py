@@ -1,0 +1,1 @@
+"""``/v1/threads/runs`` and ``/v1/threads/{thread_id}/runs``: runs, steps, context, prompts."""
