@@ -22,8 +22,8 @@ from types import SimpleNamespace
 import pytest
 from nbval.plugin import IPyNbCell, get_sanitize_patterns
 
-from nbext.assistants.files import new_file_id
-from nbext.assistants.ids import new_id
+from nbext.ids import new_file_id
+from nbext.ids import new_id
 from nbext.backends.tool_calls import new_call_id
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
@@ -68,7 +68,7 @@ def test_every_rule_is_read_by_nbval() -> None:
 # -- what must change -----------------------------------------------------------------
 
 MUST_CHANGE = [
-    # object ids of the kit's server (nbext.assistants.ids: prefix + 24) and OpenAI's
+    # object ids of the kit's server (nbext.ids: prefix + 24) and OpenAI's
     ("asst_G9MxGg9D43qvCBJqhgdIZtTj", "asst_ID"),
     ("thread_W1v92vOqhf5IZnVKRgS33HlB", "thread_ID"),
     ("run_J3EzyIF2fIwgnHueneYhKj1i", "run_ID"),
