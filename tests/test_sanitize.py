@@ -22,9 +22,8 @@ from types import SimpleNamespace
 import pytest
 from nbval.plugin import IPyNbCell, get_sanitize_patterns
 
-from nbext.ids import new_file_id
-from nbext.ids import new_id
 from nbext.backends.tool_calls import new_call_id
+from nbext.ids import new_file_id, new_id
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 CONFIG = NOTEBOOKS / "sanitize.cfg"
