@@ -15,4 +15,4 @@ def backend_from_settings(settings: Settings) -> ChatBackend:
     # Imported here so that pointing at a remote endpoint never loads llama.cpp.
     from nbext.backends.embedded import EmbeddedBackend
 
-    return EmbeddedBackend(settings.model_dir)
+    return EmbeddedBackend(settings.model_dir, threads=settings.threads)

@@ -5,12 +5,36 @@ definitions included) and the output is read back into OpenAI's shapes by
 :mod:`nbext.backends.tool_calls`. Forced tool calls and JSON output use
 llama.cpp's grammar-constrained decoding, so they are valid by construction
 rather than by the small model's good will.
+
+Repeatability. The same request with the same ``seed`` (or at temperature 0)
+gives the same text, whatever ran before it. Two things stood in the way in
+llama-cpp-python 0.3.36, and both are handled here:
+
+- ``Llama.generate`` reuses the KV cache of the longest prefix it shares with
+  the previous request and evaluates only the rest. The rest then goes through
+  llama.cpp in other batch shapes than a fresh evaluation would use, and the
+  CPU kernels do not give bit-identical results across batch shapes (ggml's
+  repacked Q4_K matmul takes rows in groups of four and the leftover rows by
+  another kernel: an identical prompt whose last token is re-evaluated alone
+  got logits up to 0.33 apart from a fresh run). Near-ties then flip and a
+  sampled answer wanders off. So a request reuses the cache only up to a
+  multiple of ``n_batch`` that earlier prompts evaluated as whole batches
+  (see :func:`_reusable_prefix`): what is left is evaluated in exactly the
+  batches of a fresh evaluation, and the logits match a fresh run bit for bit.
+- ``Llama.create_completion`` with ``seed=None`` derives the next seed from the
+  previous one (``random.Random(previous_seed)``), so "unseeded" answers are the
+  same sequence in every new process, and a seed that wraps to
+  ``0xFFFFFFFF`` (``-1`` does) means "random" to llama.cpp. Every request here
+  gets an explicit seed: its own, folded into llama.cpp's range, or a fresh
+  random one (:func:`_sampler_seed`).
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import os
+import secrets
 import threading
 import time
 import uuid
@@ -49,6 +73,16 @@ minutes. A request's own ``max_tokens`` / ``max_completion_tokens`` wins."""
 _FORCED_CALL_PREFIX = "<tool_call>\n"
 _EMPTY_TURN = {"role": "user", "content": ""}
 _EMPTY_TURN_TEXT = "<|im_start|>user\n<|im_end|>\n"
+_N_BATCH = 128
+"""Prompt tokens per llama.cpp decode call, and the grain of KV cache reuse: a
+request re-evaluates up to ``_N_BATCH - 1`` tokens that a cache ignoring batch
+shapes would have kept (see the module doc). llama-cpp-python's default is 512;
+measured here, a fresh 1,500-token prompt took as long with 128 (median 38.0 s
+vs 37.7 s on one thread of a busy 2-core VM), while repeating it re-evaluated
+109 tokens instead of 493."""
+_SEED_SPACE = 0xFFFFFFFF
+"""llama.cpp seeds are uint32 and ``0xFFFFFFFF`` (LLAMA_DEFAULT_SEED) means
+"pick a random seed": request seeds are folded into ``[0, 0xFFFFFFFE]``."""
 
 
 @dataclass
@@ -63,11 +97,26 @@ class _LoadedModel:
     formatter: Jinja2ChatFormatter
     lock: threading.Lock
     created: int
+    whole_batches: int = 0
+    """How many leading tokens of the last prompt were evaluated as whole
+    ``n_batch`` batches from position 0, i.e. exactly as a fresh evaluation of
+    any prompt starting with them would be. Only these KV entries may be
+    reused; the last prompt's tail batch and the generated tokens (decoded one
+    at a time) may not."""
 
 
 @functools.cache
-def _load(model_path: Path, n_ctx: int) -> _LoadedModel:
-    llm = Llama(model_path=str(model_path), n_ctx=n_ctx, verbose=False)
+def _load(model_path: Path, n_ctx: int, threads: int) -> _LoadedModel:
+    # n_threads_batch too: prompt evaluation is most of a long request's time,
+    # and llama-cpp-python's default for n_threads is half the cores.
+    llm = Llama(
+        model_path=str(model_path),
+        n_ctx=n_ctx,
+        n_batch=_N_BATCH,
+        n_threads=threads,
+        n_threads_batch=threads,
+        verbose=False,
+    )
     template = llm.metadata["tokenizer.chat_template"]
     formatter = Jinja2ChatFormatter(
         template=template,
@@ -85,6 +134,8 @@ class _Plan:
     prompt_tokens: int
     prefix: str
     """Text forced onto the start of the answer (the opening of a forced call)."""
+    tokens: list[int]
+    """``prompt + prefix`` as tokens: what llama.cpp evaluates."""
     grammar: LlamaGrammar | None
     tool_names: tuple[str, ...]
     forced_call: bool
@@ -101,10 +152,16 @@ class EmbeddedBackend:
         *,
         context_window: int = DEFAULT_CONTEXT_WINDOW,
         progress: bool = True,
+        threads: int | None = None,
     ) -> None:
+        """``threads``: llama.cpp threads for generation and prompt evaluation;
+        ``None`` means every core this process may run on."""
+        if threads is not None and threads < 1:
+            raise ValueError(f"threads must be at least 1, not {threads}.")
         self._model_dir = model_dir
         self._context_window = context_window
         self._progress = progress
+        self._threads = threads or _available_cores()
 
     @property
     def default_model(self) -> str:
@@ -115,13 +172,18 @@ class EmbeddedBackend:
         return self._context_window
 
     @property
+    def threads(self) -> int:
+        """llama.cpp threads used for both generation and prompt evaluation."""
+        return self._threads
+
+    @property
     def description(self) -> str:
         return f"embedded llama.cpp model {MODEL_ID} (Q4_K_M, in this process)"
 
     def load(self) -> _LoadedModel:
         """Assemble (first time only) and load the model; later calls are free."""
         path = ensure_model_file(self._model_dir, progress=self._progress)
-        return _load(path, self._context_window)
+        return _load(path, self._context_window, self._threads)
 
     def list_models(self) -> list[Model]:
         return [Model(id=MODEL_ID, object="model", created=self.load().created, owned_by="nbext")]
@@ -204,8 +266,13 @@ class EmbeddedBackend:
             extractor = ToolCallExtractor(plan.tool_names) if plan.tool_names else None
             generated: list[str] = []
             finish_reason = "stop"
+            # generate() keeps the longest prefix of llm.input_ids[:n_tokens]
+            # that the prompt shares: cutting n_tokens down to a batch boundary
+            # makes it evaluate the rest in a fresh evaluation's batches.
+            model.llm.n_tokens = _reusable_prefix(model, plan.tokens)
+            model.whole_batches = len(plan.tokens) // model.llm.n_batch * model.llm.n_batch
             pieces = model.llm.create_completion(
-                prompt=plan.prompt + plan.prefix,
+                prompt=plan.tokens,
                 max_tokens=plan.max_tokens,
                 grammar=plan.grammar,
                 stream=True,
@@ -290,7 +357,10 @@ class EmbeddedBackend:
             grammar = _format_grammar(fmt)
 
         prompt = self._render(model, messages, tools, tool_choice)
-        prompt_tokens = len(self._tokenize(model, prompt))
+        tokens = self._tokenize(model, prompt)
+        prompt_tokens = len(tokens)
+        if prefix:
+            tokens = self._tokenize(model, prompt + prefix)
         room = self._context_window - prompt_tokens
         if room <= 0:
             raise invalid(
@@ -304,13 +374,14 @@ class EmbeddedBackend:
         sampling: dict[str, Any] = {
             "temperature": request.get("temperature", 1.0),
             "top_p": request.get("top_p", 1.0),
-            "seed": request.get("seed"),
+            "seed": _sampler_seed(request.get("seed")),
             "stop": _stop_list(request.get("stop")),
         }
         return _Plan(
             prompt=prompt,
             prompt_tokens=prompt_tokens,
             prefix=prefix,
+            tokens=tokens,
             grammar=grammar,
             tool_names=names,
             forced_call=forced,
@@ -356,6 +427,48 @@ class EmbeddedBackend:
             call = json.loads(output)
             return [ParsedCall(name=call["name"], arguments=json.dumps(call["arguments"]))]
         return extractor.calls if extractor else []
+
+
+def _available_cores() -> int:
+    """Cores this process may run on (a container or ``taskset`` may allow fewer
+    than the machine has)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def _sampler_seed(seed: int | None) -> int:
+    """The uint32 seed llama.cpp's sampler gets for a request's ``seed``.
+
+    Folded, not truncated by ctypes, so no seed lands on ``0xFFFFFFFF`` (which
+    llama.cpp reads as "random"); no seed means a fresh random one, since
+    llama-cpp-python would otherwise derive it from the previous request's.
+    """
+    if seed is None:
+        return secrets.randbelow(_SEED_SPACE)
+    return seed % _SEED_SPACE
+
+
+def _reusable_prefix(model: _LoadedModel, tokens: Sequence[int]) -> int:
+    """How many leading KV cache entries a request for ``tokens`` may keep.
+
+    A multiple of ``n_batch``, within what the previous prompt evaluated as
+    whole batches, shared with ``tokens``, and short of the last token (whose
+    logits must come from this evaluation). Evaluation then resumes on a batch
+    boundary, so every remaining batch is the one a fresh evaluation would
+    decode, with the same KV cache before it: the logits are the fresh ones.
+    """
+    llm = model.llm
+    n_batch = llm.n_batch
+    limit = min(model.whole_batches, llm.n_tokens, len(tokens) - 1)
+    if limit < n_batch:
+        return 0
+    shared = 0
+    for old, new in zip(llm.input_ids[:limit].tolist(), tokens[:limit], strict=True):
+        if old != new:
+            break
+        shared += 1
+    return shared // n_batch * n_batch
 
 
 def _call_schema(tools: list[Any]) -> dict[str, Any]:
