@@ -302,3 +302,29 @@ def test_token_counts_add_up_even_for_an_empty_prompt(
     empty = embedded.count_tokens([])
     assert 0 < empty < embedded.count_tokens(hello)
     assert embedded.count_tokens([], [weather_tool]) > empty
+
+
+@pytest.mark.parametrize(
+    ("files", "expected"),
+    [
+        ({"cpu.max": "max 100000\n"}, None),
+        ({"cpu.max": "200000 100000\n"}, 2),
+        ({"cpu.max": "150000 100000\n"}, 2),  # 1.5 CPUs: two threads may run
+        ({"cpu.max": "50000 100000\n"}, 1),
+        ({"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}, None),
+        ({"cpu/cpu.cfs_quota_us": "400000\n", "cpu/cpu.cfs_period_us": "100000\n"}, 4),
+        ({"cpu.max": "garbage\n"}, None),
+        ({}, None),
+    ],
+)
+def test_cgroup_cpu_quota_limits_the_thread_count(
+    tmp_path, files: dict[str, str], expected: int | None
+) -> None:
+    """Binder and JupyterHub cap CPU by a cgroup quota while the affinity lists
+    every core of the host; more threads than the quota spin-wait on each other."""
+    from nbext.backends.embedded import _cgroup_cpu_quota
+
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    assert _cgroup_cpu_quota(tmp_path) == expected
