@@ -146,6 +146,27 @@ def test_unknown_route_and_broken_json_answer_openai_errors(server: BackgroundSe
     assert broken.status_code == 400 and "error" in broken.json()
 
 
+@pytest.mark.parametrize("route", ["chat/completions", "threads", "assistants", "vector_stores"])
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        (b'{"name": "caf\xe9"}', "UTF-8"),  # Latin-1, not UTF-8
+        (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+        (b'{"a": ' * 50_000 + b"1" + b"}" * 50_000, "nested too deeply"),
+    ],
+)
+def test_hostile_bodies_get_a_400_not_a_500(
+    server: BackgroundServer, route: str, body: bytes, says: str
+) -> None:
+    """Found by hand and by schema fuzzing: these were 500s (UnicodeDecodeError, RecursionError)."""
+    answer = httpx.post(
+        f"{server.base_url}/{route}", content=body, headers={"content-type": "application/json"}
+    )
+    assert answer.status_code == 400, answer.text
+    error = answer.json()["error"]
+    assert error["type"] == "invalid_request_error" and says in error["message"]
+
+
 def test_parallel_clients_are_queued_not_failed(client: openai.OpenAI) -> None:
     def ask(_: int) -> str:
         reply = client.chat.completions.create(
