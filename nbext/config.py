@@ -39,6 +39,9 @@ class Settings:
     server_idle_s: float = 3600.0
     """The per-user local server stops after this long without a request
     (``NBEXT_SERVER_IDLE_S``); the next magic starts it again."""
+    model_aliases: str | None = None
+    """Which OpenAI model names the backend's model serves (``NBEXT_MODEL_ALIASES``:
+    unset for the default table, ``strict`` for none; see nbext.backends.aliases)."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -54,6 +57,7 @@ class Settings:
             api_key=env.get("NBEXT_API_KEY") or None,
             threads=_positive_int(env, "NBEXT_THREADS"),
             server_idle_s=float(env.get("NBEXT_SERVER_IDLE_S") or 3600.0),
+            model_aliases=env.get("NBEXT_MODEL_ALIASES") or None,
         )
 
     def as_environ(self) -> dict[str, str]:
@@ -68,6 +72,7 @@ class Settings:
             "NBEXT_API_KEY": self.api_key,
             "NBEXT_THREADS": str(self.threads) if self.threads else None,
             "NBEXT_SERVER_IDLE_S": str(self.server_idle_s),
+            "NBEXT_MODEL_ALIASES": self.model_aliases,
         }
         return {name: value or "" for name, value in values.items()}
 
