@@ -77,6 +77,16 @@ def test_mistakes_give_one_short_message(
     assert_one_short_error(captured, expected)
 
 
+def test_a_skeleton_cell_sends_nothing_and_makes_the_history(shell: InteractiveShell) -> None:
+    """An exercise starts from ``...`` cells: nothing is sent, the check can read the list."""
+    shell.user_ns.pop("draft", None)
+    captured, result = run(shell, "%%chat --history draft --system '...'\n...")
+    assert result.success and shell.user_ns["draft"] == []
+    text = shown(captured)
+    assert "Nothing sent: write your message in place of the `...`" in text
+    assert "tokens" not in text and "nbext error" not in text
+
+
 def test_history_name_holding_something_else_is_left_alone(shell: InteractiveShell) -> None:
     shell.user_ns["taken"] = 42
     captured, _ = run(shell, "%%chat --history taken\nhi")
