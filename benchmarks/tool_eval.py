@@ -361,7 +361,8 @@ def run_case(
         if run.status in ("queued", "in_progress", "cancelling"):
             if not timed_out and time.perf_counter() - started > timeout_s:
                 timed_out = True
-                client.beta.threads.runs.cancel(run.id, thread_id=thread.id)
+                with contextlib.suppress(openai.BadRequestError):  # it ended meanwhile
+                    client.beta.threads.runs.cancel(run.id, thread_id=thread.id)
             if time.perf_counter() - started > timeout_s + 60:
                 break  # not even cancelled: give up on it
             time.sleep(POLL_S)
