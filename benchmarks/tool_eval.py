@@ -50,10 +50,13 @@ Usage::
     python benchmarks/tool_eval.py --json /tmp/tool_eval.json  # all cases, hours
     python benchmarks/tool_eval.py --config baseline=abf1c73 --config levers=../wt-tool-levers
     python benchmarks/tool_eval.py --cases '^fn-' --limit 5 --temperatures 0
+    python benchmarks/tool_eval.py --report /tmp/tool_eval.json  # the tables again, no run
 
 Prints one table per category (one row per configuration x temperature,
 proportions with 95 % Wilson intervals, the issue's goals beside them) and a
-cost table. The exit status does not depend on the goals.
+cost table. The exit status does not depend on the goals. A code task counts
+as solved when code ran and the answer (or the file) is right; a right answer
+without running code is shown apart.
 """
 
 from __future__ import annotations
@@ -677,19 +680,22 @@ def function_table(groups: dict[tuple[str, str], list[Judged]]) -> str:
 
 
 def code_table(groups: dict[tuple[str, str], list[Judged]]) -> str:
+    """Solved: the answer (and the file, if one was asked for) is right and code ran."""
     header = [
-        "config", "T", "n", "ran code", "solved", "goal >= 80%", "tempting ones solved",
-        "files written right", "runs with a failed execution", "recovered (success after it)",
-        "executions/run",
+        "config", "T", "n", "ran code", "right answer (code or not)", "solved with code",
+        "goal >= 80%", "tempting ones solved", "files written right",
+        "runs with a failed execution", "recovered (success after it)", "executions/run",
     ]  # fmt: skip
     rows = []
     for (label, temp), items in groups.items():
         code = [(r, v) for r, v in items if r["category"] == "code"]
         if not code:
             continue
-        solved, n = count(code, "solved")
-        tempting = [(r, v) for r, v in code if r.get("tempting")]
-        failing = [(r, v) for r, v in code if v["failed_executions"]]
+        n = len(code)
+        right = sum(1 for _, v in code if v["solved"])
+        solved = sum(1 for _, v in code if v["solved"] and v["ran"])
+        tempting = [v for r, v in code if r.get("tempting")]
+        failing = [v for _, v in code if v["failed_executions"]]
         files_ok, n_files = count(code, "file_ok")
         rows.append(
             [
@@ -697,12 +703,13 @@ def code_table(groups: dict[tuple[str, str], list[Judged]]) -> str:
                 temp,
                 str(n),
                 proportion(*count(code, "ran")),
+                proportion(right, n),
                 proportion(solved, n),
-                goal(solved / n if n else None, GOALS["code"], n),
-                proportion(*count(tempting, "solved")),
+                goal(solved / n, GOALS["code"], n),
+                proportion(sum(1 for v in tempting if v["solved"] and v["ran"]), len(tempting)),
                 proportion(files_ok, n_files),
-                proportion(len(failing), len(code)),
-                proportion(sum(1 for _, v in failing if v["recovered"]), len(failing)),
+                proportion(len(failing), n),
+                proportion(sum(1 for v in failing if v["recovered"]), len(failing)),
                 f"{statistics.mean(len(r['executions']) for r, _ in code):.2f}",
             ]
         )
@@ -870,7 +877,21 @@ def main() -> int:
     parser.add_argument(
         "--timeout", type=float, default=300.0, help="seconds before a run is cancelled (300)"
     )
+    parser.add_argument(
+        "--report",
+        type=Path,
+        metavar="JSON",
+        help="run nothing: print the tables of a file saved by --json",
+    )
     args = parser.parse_args()
+    if args.report:
+        saved = json.loads(args.report.read_text())
+        print("\n".join(saved["meta"]["machine"]))
+        for label, facts in saved["meta"]["configs"].items():
+            print(f"config    {label}: {facts['source']} {facts.get('env') or ''}")
+        runs = saved["runs"]
+        print(f"\n{report([(r, r.pop('verdict')) for r in runs])}")
+        return 0
     configs: list[Config] = args.config or [parse_config(c) for c in DEFAULT_CONFIGS]
     if len({c.label for c in configs}) != len(configs):
         parser.error("--config labels must differ")
@@ -899,6 +920,7 @@ def main() -> int:
                 "source": described,
                 "env": config.env,
                 "status": server.status,
+                "file_ids": server.file_ids,
             }
         header = [*meta["machine"]]
         for label, facts in meta["configs"].items():
