@@ -12,6 +12,7 @@ import dataclasses
 import hashlib
 import os
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -21,7 +22,7 @@ import openai
 import pytest
 from conftest import fresh_home
 
-from nbext import local_server
+from nbext import doctor, local_server
 from nbext.backends import backend_from_settings
 from nbext.backends.embedded import EmbeddedBackend
 from nbext.backends.model_file import ensure_model_file
@@ -47,6 +48,15 @@ needs_1_5b = pytest.mark.skipif(
 def home(tmp_path: Path) -> Path:
     """An empty NBEXT_HOME (no saved choice) for settings-only tests."""
     return tmp_path / "home"
+
+
+@pytest.fixture
+def real_home() -> Iterator[Path]:
+    """A fresh NBEXT_HOME sharing the user's model files (assembled once, kept)."""
+    home = fresh_home(Settings.from_env(), "nbext-models-")
+    yield home
+    local_server.stop_all(Settings.from_env({"NBEXT_HOME": str(home)}))
+    shutil.rmtree(home, ignore_errors=True)
 
 
 def kit_env(home: Path, **variables: str) -> dict[str, str]:
@@ -214,6 +224,13 @@ def test_an_unknown_name_lists_the_known_ones(home: Path) -> None:
     assert all(name in raised.value.message for name in CATALOGUE)
 
 
+def test_doctor_fails_an_unknown_nbext_model(home: Path) -> None:
+    settings = Settings.from_env({"NBEXT_HOME": str(home), "NBEXT_MODEL": "gpt-4o"})
+    row = doctor.check_model_file(doctor.Context(settings, quick=True))
+    assert row.status == doctor.FAIL
+    assert "gpt-4o" in row.found and QWEN_CODER_1_5B.id in row.found and row.fix
+
+
 # -- the command line -------------------------------------------------------------
 
 
@@ -259,8 +276,8 @@ def test_cli_list_shows_every_model_and_marks_the_chosen_one(home: Path) -> None
         assert "Apache-2.0" in lines[model.id]
 
 
-def test_cli_use_assembles_verifies_and_saves_the_choice() -> None:
-    home = fresh_home(Settings.from_env(), "nbext-model-use-")
+def test_cli_use_assembles_verifies_and_saves_the_choice(real_home: Path) -> None:
+    home = real_home
     result = run_cli(home, "model", "--use", QWEN_CODER_0_5B.id)
     assert result.returncode == 0, result.stderr
     assert "embedded model ready" in result.stdout
@@ -268,13 +285,6 @@ def test_cli_use_assembles_verifies_and_saves_the_choice() -> None:
 
 
 # -- the 1.5B, for real ---------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def large_server_home() -> Iterator[Path]:
-    home = fresh_home(Settings.from_env(), "nbext-1.5b-")
-    yield home
-    local_server.stop_all(Settings.from_env({"NBEXT_HOME": str(home)}))
 
 
 @needs_1_5b
@@ -289,8 +299,18 @@ def test_the_1_5b_assembles_to_its_published_sha256() -> None:
 
 
 @needs_1_5b
-def test_a_server_started_with_nbext_model_serves_the_1_5b(large_server_home: Path) -> None:
-    env = kit_env(large_server_home, NBEXT_MODEL=QWEN_CODER_1_5B.id)
+def test_doctor_checks_the_chosen_model_file(real_home: Path) -> None:
+    home = real_home
+    save_model(home, QWEN_CODER_1_5B.id)
+    settings = Settings.from_env({"NBEXT_HOME": str(home)})
+    row = doctor.check_model_file(doctor.Context(settings, quick=True))
+    assert row.status == doctor.OK, row.found
+    assert QWEN_CODER_1_5B.id in row.found and f"{QWEN_CODER_1_5B.size:,} bytes" in row.found
+
+
+@needs_1_5b
+def test_a_server_started_with_nbext_model_serves_the_1_5b(real_home: Path) -> None:
+    env = kit_env(real_home, NBEXT_MODEL=QWEN_CODER_1_5B.id)
     settings = Settings.from_env(env)
     info = local_server.ensure(settings)
     client = openai.OpenAI(
