@@ -111,7 +111,9 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--api-key", help="key(s) clients must send; comma-separated")
     serve.set_defaults(run=_serve)
     model = commands.add_parser(
-        "model", help="list, choose, assemble and verify the embedded models"
+        "model",
+        help="list, choose, assemble and verify the embedded models",
+        description="Without options: assemble, verify and load the embedded model in use.",
     )
     model_action = model.add_mutually_exclusive_group()
     model_action.add_argument(
