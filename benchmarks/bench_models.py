@@ -38,6 +38,7 @@ Usage::
 
     python benchmarks/bench_models.py               # 1 and 2 (about 15 minutes)
     python benchmarks/bench_models.py --notebooks   # + every tutorial per model
+    python benchmarks/bench_models.py --notebooks 03 05 06 07   # + these tutorials
     python benchmarks/bench_models.py --quick       # smoke: 2 rounds, 32 tokens
 """
 
@@ -413,7 +414,12 @@ def main() -> None:
     )
     parser.add_argument("--rounds", type=int, help="speed rounds (default 5; --quick 2)")
     parser.add_argument("--runs", type=int, default=2, help="tutorial runs per tool_choice")
-    parser.add_argument("--notebooks", action="store_true", help="time every tutorial too")
+    parser.add_argument(
+        "--notebooks",
+        nargs="*",
+        metavar="PREFIX",
+        help="time the tutorials too: all, or those whose name starts with a PREFIX (03 07)",
+    )
     parser.add_argument("--skip-speed", action="store_true", help="leave part 1 out")
     parser.add_argument("--quick", action="store_true", help="2 rounds of 32 tokens, 1 run")
     args = parser.parse_args()
@@ -460,18 +466,23 @@ def main() -> None:
                     )
                     mine.append(result)
             results[model.id] = (start_s, mine)
-            if not args.notebooks:
+            if args.notebooks is None:
                 local_server.stop(settings)  # one model in memory at a time
         print()
         print(run_table(results))
 
-        if args.notebooks:
+        if args.notebooks is not None:
+            notebooks = [
+                path
+                for path in sorted((ROOT / "notebooks").glob("0*.ipynb"))
+                if not args.notebooks or path.name.startswith(tuple(args.notebooks))
+            ]
             print("\n## The tutorials under nbclient")
             times: dict[str, dict[str, tuple[float, str]]] = {}
             for model in models:
                 env = kit_environ(home, NBEXT_MODEL=model.id)
                 times[model.id] = {}
-                for path in sorted((ROOT / "notebooks").glob("0*.ipynb")):
+                for path in notebooks:
                     seconds, problem = run_notebook(path, model, env)
                     times[model.id][path.stem] = (seconds, problem)
                     print(f"  {model.id} {path.stem}: {seconds:.0f} s {problem}", flush=True)
