@@ -60,7 +60,7 @@ async def put_backend(request: Request, choice: BackendChoice) -> dict[str, Any]
         )
     settings = Settings.from_env()
     if choice.target == "embedded":
-        chosen = replace(settings, backend_url=None)
+        chosen = settings.embedded()
     else:
         chosen = replace(
             settings,
