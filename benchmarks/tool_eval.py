@@ -433,7 +433,12 @@ def tool_steps(client: openai.OpenAI, run: Run) -> dict[str, Any]:
                 )
             elif call.type == "file_search":
                 results = call.file_search.results or []
-                searches.append({"files": [r.file_name for r in results]})
+                searches.append(
+                    {
+                        "files": [r.file_name for r in results],
+                        "file_ids": [r.file_id for r in results],
+                    }
+                )
     return {"steps": kinds, "executions": executions, "searches": searches}
 
 
@@ -821,6 +826,28 @@ def report(results: list[Judged]) -> str:
 # -- main ------------------------------------------------------------------------------------
 
 
+def saved_report(path: Path) -> str:
+    """The tables of a run saved by ``--json``, judged again with today's labels.
+
+    Runs saved before the file ids were (no ``file_ids`` in a configuration)
+    keep the verdicts they were saved with.
+    """
+    saved = json.loads(path.read_text())
+    configs = saved["meta"]["configs"]
+    lines = [*saved["meta"]["machine"]]
+    lines += [f"config    {label}: {facts['source']}" for label, facts in configs.items()]
+    cases = {c["id"]: c for c in load_cases()}
+    functions = load_functions()
+    results: list[Judged] = []
+    for run in saved["runs"]:
+        verdict = run.pop("verdict")
+        file_ids = configs[run["config"]].get("file_ids")
+        if file_ids is not None and run["case"] in cases:
+            verdict = judge(run, cases[run["case"]], functions, file_ids)
+        results.append((run, verdict))
+    return "\n".join(lines) + "\n\n" + report(results)
+
+
 def select_cases(args: argparse.Namespace) -> list[dict[str, Any]]:
     cases = load_cases()
     if args.quick:
@@ -881,16 +908,11 @@ def main() -> int:
         "--report",
         type=Path,
         metavar="JSON",
-        help="run nothing: print the tables of a file saved by --json",
+        help="run nothing: print the tables of a file saved by --json (judged again)",
     )
     args = parser.parse_args()
     if args.report:
-        saved = json.loads(args.report.read_text())
-        print("\n".join(saved["meta"]["machine"]))
-        for label, facts in saved["meta"]["configs"].items():
-            print(f"config    {label}: {facts['source']} {facts.get('env') or ''}")
-        runs = saved["runs"]
-        print(f"\n{report([(r, r.pop('verdict')) for r in runs])}")
+        print(saved_report(args.report))
         return 0
     configs: list[Config] = args.config or [parse_config(c) for c in DEFAULT_CONFIGS]
     if len({c.label for c in configs}) != len(configs):
