@@ -77,7 +77,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -90,6 +90,7 @@ from openai.types.beta.threads import Run
 from tool_eval_scoring import (
     Decision,
     arguments_valid,
+    bare_json,
     code_failed,
     contains_all,
     f1_interval,
@@ -433,7 +434,12 @@ def tool_steps(client: openai.OpenAI, run: Run) -> dict[str, Any]:
                 )
             elif call.type == "file_search":
                 results = call.file_search.results or []
-                searches.append({"files": [r.file_name for r in results]})
+                searches.append(
+                    {
+                        "files": [r.file_name for r in results],
+                        "file_ids": [r.file_id for r in results],
+                    }
+                )
     return {"steps": kinds, "executions": executions, "searches": searches}
 
 
@@ -508,6 +514,7 @@ def judge(
     verdict: dict[str, Any] = {
         "completed": record["status"] == "completed",
         "raw_json": any(raw_tool_call(t) for t in texts),
+        "bare_json": any(bare_json(t) for t in texts),
         "refusal": is_refusal(answer),
         "empty": not answer.strip(),
     }
@@ -598,6 +605,8 @@ def progress_note(case: dict[str, Any], record: dict[str, Any], verdict: dict[st
         parts.append("answer ignores the result")
     if verdict["raw_json"]:
         parts.append("RAW TOOL-CALL JSON")
+    elif verdict["bare_json"]:
+        parts.append("answer is bare JSON")
     if verdict["refusal"]:
         parts.append("refusal")
     return "; ".join(parts)
@@ -742,16 +751,20 @@ def file_search_table(groups: dict[tuple[str, str], list[Judged]]) -> str:
 
 
 def answer_table(groups: dict[tuple[str, str], list[Judged]]) -> str:
+    """Prose: no tool call written out, not bare JSON, not a refusal, not empty."""
     header = [
         "config", "T", "uses the tool result", "goal >= 90%", "runs with raw tool-call JSON",
-        "goal 0", "refusals", "empty answers", "no call but should not: answer is prose",
+        "goal 0", "answer is bare JSON data", "refusals", "empty answers", "prose answers",
     ]  # fmt: skip
     rows = []
     for (label, temp), items in groups.items():
         uses, n_uses = count(items, "uses_result")
         raw, n_all = count(items, "raw_json")
-        plain = [(r, v) for r, v in items if v.get("should_call") is False and not v["called"]]
-        fine = sum(1 for _, v in plain if not (v["raw_json"] or v["refusal"] or v["empty"]))
+        prose = sum(
+            1
+            for _, v in items
+            if not (v["raw_json"] or v.get("bare_json") or v["refusal"] or v["empty"])
+        )
         rows.append(
             [
                 label,
@@ -760,9 +773,10 @@ def answer_table(groups: dict[tuple[str, str], list[Judged]]) -> str:
                 goal(uses / n_uses if n_uses else None, GOALS["uses_result"], n_uses),
                 f"{raw}/{n_all}",
                 "met" if raw == 0 else "not met",
+                proportion(*count(items, "bare_json")),
                 proportion(*count(items, "refusal")),
                 proportion(*count(items, "empty")),
-                proportion(fine, len(plain)),
+                proportion(prose, len(items)),
             ]
         )
     return markdown(header, rows)
@@ -819,6 +833,42 @@ def report(results: list[Judged]) -> str:
 
 
 # -- main ------------------------------------------------------------------------------------
+
+
+def saved_report(path: Path) -> str:
+    """The tables of a run saved by ``--json``, judged again with today's labels.
+
+    A run saved before the eval kept its configurations' file ids gets them
+    back from its citations (each marker names its file).
+    """
+    saved = json.loads(path.read_text())
+    configs = saved["meta"]["configs"]
+    lines = [*saved["meta"]["machine"]]
+    lines += [f"config    {label}: {facts['source']}" for label, facts in configs.items()]
+    cases = {c["id"]: c for c in load_cases()}
+    functions = load_functions()
+    results: list[Judged] = []
+    for label, facts in configs.items():
+        facts.setdefault("file_ids", cited_files(r for r in saved["runs"] if r["config"] == label))
+    for run in saved["runs"]:
+        verdict = run.pop("verdict")
+        if run["case"] in cases:
+            file_ids = configs[run["config"]]["file_ids"]
+            verdict = judge(run, cases[run["case"]], functions, file_ids)
+        results.append((run, verdict))
+    return "\n".join(lines) + "\n\n" + report(results)
+
+
+def cited_files(runs: Iterable[dict[str, Any]]) -> dict[str, str]:
+    """Document name -> file id, read from the citation markers (``【n:m†name】``) of ``runs``."""
+    ids: dict[str, str] = {}
+    for run in runs:
+        for message in run["messages"]:
+            for note in message["annotations"]:
+                named = re.search(r"†([^】]*)】", note["text"])
+                if note["type"] == "file_citation" and named:
+                    ids.setdefault(named.group(1).strip(), note["file_id"])
+    return ids
 
 
 def select_cases(args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -881,16 +931,11 @@ def main() -> int:
         "--report",
         type=Path,
         metavar="JSON",
-        help="run nothing: print the tables of a file saved by --json",
+        help="run nothing: print the tables of a file saved by --json (judged again)",
     )
     args = parser.parse_args()
     if args.report:
-        saved = json.loads(args.report.read_text())
-        print("\n".join(saved["meta"]["machine"]))
-        for label, facts in saved["meta"]["configs"].items():
-            print(f"config    {label}: {facts['source']} {facts.get('env') or ''}")
-        runs = saved["runs"]
-        print(f"\n{report([(r, r.pop('verdict')) for r in runs])}")
+        print(saved_report(args.report))
         return 0
     configs: list[Config] = args.config or [parse_config(c) for c in DEFAULT_CONFIGS]
     if len({c.label for c in configs}) != len(configs):

@@ -6,6 +6,8 @@ import nothing heavy and so a reader can check each rule in one place:
 - :func:`raw_tool_call`: a message that holds a tool call written as text
   (``<tool_call>``, ``{"name": ...}``, ``"arguments": ...``, a bare
   ``{"code": ...}``) instead of being prose;
+- :func:`bare_json`: an answer that is JSON data (a tool's output echoed
+  back), not prose;
 - :func:`is_refusal`: "I'm sorry", "I can't", "As an AI" ...;
 - :func:`values_match` / :func:`arguments_valid`: a call's arguments against
   the labelled values (numbers as numbers, strings case- and
@@ -49,6 +51,31 @@ _RAW_CALL_SHAPES = [
 def raw_tool_call(text: str) -> bool:
     """True when ``text`` holds a tool call written out instead of made (or instead of prose)."""
     return any(shape.search(text) for shape in _RAW_CALL_SHAPES)
+
+
+_FENCE = re.compile(r"^```[\w-]*\s*\n?(.*?)\n?```$", re.DOTALL)
+
+
+def bare_json(text: str) -> bool:
+    """True when the answer is JSON data rather than prose (a tool's output echoed back).
+
+    The whole text (fenced or not) is a JSON object or array, or every
+    non-empty line is a JSON object. A fenced block inside prose is prose.
+    """
+    body = text.strip()
+    fenced = _FENCE.match(body)
+    body = fenced.group(1).strip() if fenced else body
+    if not body:
+        return False
+    try:
+        return isinstance(json.loads(body), dict | list)
+    except json.JSONDecodeError:
+        pass
+    lines = [line.strip() for line in body.splitlines() if line.strip()]
+    try:
+        return all(isinstance(json.loads(line), dict) for line in lines)
+    except json.JSONDecodeError:
+        return False
 
 
 _REFUSALS = re.compile(

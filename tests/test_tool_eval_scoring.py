@@ -21,6 +21,7 @@ sys.path.insert(0, str(BENCHMARKS))
 from tool_eval_scoring import (  # noqa: E402
     Decision,
     arguments_valid,
+    bare_json,
     code_failed,
     contains_all,
     contains_value,
@@ -69,6 +70,33 @@ def test_raw_tool_call_json_is_caught(text: str) -> None:
 @pytest.mark.parametrize("text", PROSE)
 def test_prose_is_not_a_raw_tool_call(text: str) -> None:
     assert not raw_tool_call(text)
+
+
+BARE_JSON = [
+    '{"status": "sent", "message_id": "msg-88213"}',
+    '```json\n{"price": 143.27, "currency": "USD"}\n```',
+    "[1, 1, 2, 3, 5]",
+    '{"a": 1}\n{"b": 2}',
+]
+
+NOT_BARE_JSON = [
+    "The email was sent (message id msg-88213).",
+    'Your file:\n```json\n{"retries": 7}\n```\nIt holds two keys.',
+    "42",
+    '"just a string"',
+    "",
+    "{not json}",
+]
+
+
+@pytest.mark.parametrize("text", BARE_JSON)
+def test_bare_json_answers_are_caught(text: str) -> None:
+    assert bare_json(text)
+
+
+@pytest.mark.parametrize("text", NOT_BARE_JSON)
+def test_prose_and_scalars_are_not_bare_json(text: str) -> None:
+    assert not bare_json(text)
 
 
 # -- refusals ------------------------------------------------------------------------
