@@ -64,7 +64,7 @@ def test_streaming_and_figures_are_displayed(shell: InteractiveShell) -> None:
 @pytest.mark.parametrize(
     ("source", "expected"),
     [
-        ("%%chat --model gpt-4o\nhi", "does not exist"),
+        ("%%chat --model llama-3-70b\nhi", "does not exist"),
         ("%%chat --temperature 5\nhi", "temperature"),
         ("%%chat\n   ", "the cell is empty"),
     ],
