@@ -404,6 +404,7 @@ def run_case(
         "usage": run.usage.model_dump() if run.usage else None,
         "function_calls": function_calls,
         "submits": submits,
+        "file_ids": server.file_ids if resources else {},
         **tool_steps(client, run),
         **answer_messages(client, run),
         **model_calls(server, run),
@@ -853,7 +854,7 @@ def saved_report(path: Path) -> str:
     for run in saved["runs"]:
         verdict = run.pop("verdict")
         if run["case"] in cases:
-            file_ids = configs[run["config"]]["file_ids"]
+            file_ids = run.get("file_ids") or configs[run["config"]]["file_ids"]
             verdict = judge(run, cases[run["case"]], functions, file_ids)
         results.append((run, verdict))
     return "\n".join(lines) + "\n\n" + report(results)
@@ -928,6 +929,11 @@ def main() -> int:
         "--timeout", type=float, default=300.0, help="seconds before a run is cancelled (300)"
     )
     parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="with --json: keep the runs that file already holds and do only the missing ones",
+    )
+    parser.add_argument(
         "--report",
         type=Path,
         metavar="JSON",
@@ -943,6 +949,8 @@ def main() -> int:
     cases = select_cases(args)
     if not cases:
         parser.error("no case selected")
+    if args.resume and not args.json:
+        parser.error("--resume needs --json")
     quiet_assistants_deprecation()
     functions = load_functions()
 
@@ -953,6 +961,13 @@ def main() -> int:
     servers: list[Server] = []
     results: list[Judged] = []
     meta: dict[str, Any] = {"machine": machine_lines(), "argv": sys.argv[1:], "configs": {}}
+    if args.resume and args.json.exists():
+        saved = json.loads(args.json.read_text())
+        results = [(r, r.pop("verdict")) for r in saved["runs"]]
+        meta = saved["meta"]
+        meta.setdefault("resumed", []).append({"machine": machine_lines(), "argv": sys.argv[1:]})
+        say(f"resuming: {len(results)} runs already in {args.json}")
+    finished = {(r["case"], r["config"], r["temperature"]) for r, _ in results}
     started = time.perf_counter()
     try:
         for config in configs:
@@ -961,7 +976,7 @@ def main() -> int:
             servers.append(server)
             say(f"starting {config.label}: {described} ...")
             server.start()
-            meta["configs"][config.label] = {
+            meta["configs"][config.label] = meta["configs"].get(config.label, {}) | {
                 "source": described,
                 "env": config.env,
                 "status": server.status,
@@ -985,10 +1000,17 @@ def main() -> int:
         )
         print("\n".join(header), flush=True)
         variants = [(s, t) for s in servers for t in args.temperatures]
-        total = len(cases) * len(variants)
+        total = sum(
+            1
+            for case in cases
+            for s, t in variants
+            if (case["id"], s.config.label, t) not in finished
+        )
         done = 0
         for i, case in enumerate(cases):
             for server, temperature in rotated(variants, i):
+                if (case["id"], server.config.label, temperature) in finished:
+                    continue
                 record = attempt(server, case, temperature, functions, args.timeout, say)
                 record["tools"] = case["tools"]
                 record["tempting"] = bool(case.get("tempting"))
