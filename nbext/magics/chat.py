@@ -19,7 +19,12 @@ from nbext.client import shared_client
 from nbext.config import Settings
 from nbext.magics.failures import MagicError
 from nbext.magics.parsers import ChatArgs, cell_message, is_placeholder
-from nbext.widgets.chat_view import ChatFigures, StreamingMarkdown, markdown_bundle
+from nbext.widgets.chat_view import (
+    ANSWER_METADATA,
+    ChatFigures,
+    StreamingMarkdown,
+    markdown_bundle,
+)
 from nbext.widgets.notice import show_note
 
 UsageRows = dict[str, list[dict[str, Any]]]
@@ -118,7 +123,7 @@ def _send(
         completion = client.chat.completions.create(**request)
         total = time.perf_counter() - started
         text = completion.choices[0].message.content or ""
-        display(markdown_bundle(text, as_json=as_json), raw=True)
+        display(markdown_bundle(text, as_json=as_json), raw=True, metadata=ANSWER_METADATA)
         return completion, (None, None, total)
     view = StreamingMarkdown(as_json=as_json)
     first_token: float | None = None

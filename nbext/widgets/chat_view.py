@@ -14,6 +14,10 @@ from IPython.display import display
 
 from nbext.widgets.base import REDRAW_EVERY_S
 
+ANSWER_METADATA = {"nbext": {"output": "answer"}}
+"""Marks the output that holds a model's words (``notebooks/conftest.py``
+compares that an answer came, not its wording, which differs across CPUs)."""
+
 
 def markdown_bundle(text: str, *, as_json: bool = False) -> dict[str, str]:
     """Markdown for the notebook, the raw text for consoles and saved outputs."""
@@ -30,7 +34,9 @@ class StreamingMarkdown:
         self._parts: list[str] = []
         self._as_json = as_json
         self._drawn_at = 0.0
-        self._handle = display(markdown_bundle(""), raw=True, display_id=True)
+        self._handle = display(
+            markdown_bundle(""), raw=True, metadata=ANSWER_METADATA, display_id=True
+        )
 
     @property
     def text(self) -> str:
@@ -48,7 +54,11 @@ class StreamingMarkdown:
 
     def _draw(self) -> None:
         if self._handle is not None:
-            self._handle.update(markdown_bundle(self.text, as_json=self._as_json), raw=True)
+            self._handle.update(
+                markdown_bundle(self.text, as_json=self._as_json),
+                raw=True,
+                metadata=ANSWER_METADATA,
+            )
 
 
 @dataclass(frozen=True)

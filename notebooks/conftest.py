@@ -1,0 +1,96 @@
+"""How ``make test`` compares the tutorials' outputs (nbval, with ``sanitize.cfg``).
+
+nbext's magics print one documented format (``nbext/widgets/base.py``):
+
+* ``text/plain`` is the structural summary of a cell: run status path, step
+  types, tool names, message counts, context and prompt figures. nbval
+  compares it, after ``sanitize.cfg`` has replaced ids, ports, durations and
+  the token counts that follow the model's wording.
+* ``text/html`` draws the same state for readers, with clock times and ids:
+  not compared (its ``text/plain`` twin is).
+* An output marked ``{"nbext": {"output": "answer"}}`` holds a model's words.
+  Greedy decoding gives the same words on one build and CPU, but not across
+  builds (``benchmarks/README.md``, portability) and prompt-cache states, so
+  what is compared is that an answer came: ``<answer>`` or ``<no answer>``.
+
+nbval 0.11 ignores ``update_display_data``, so a cell that streams into an
+output in place (every magic) would be compared as it was drawn first.
+:func:`follow_display_updates` applies each update to the output it names,
+as JupyterLab and nbclient do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+try:
+    from nbval.plugin import IPyNbCell, IPyNbFile
+except ImportError:  # nbval is in the test extra; without it no notebook is collected
+    IPyNbCell = IPyNbFile = None
+
+NOT_COMPARED = ("text/html",)
+ANSWER = {"nbext": {"output": "answer"}}
+
+
+def comparable(outputs: list[Any]) -> list[Any]:
+    """The outputs as compared: model answers reduced to whether one came."""
+    shown = []
+    for output in outputs:
+        if output.get("metadata", {}).get("nbext") == ANSWER["nbext"]:
+            text = str(output.get("data", {}).get("text/plain", "")).strip()
+            output = {**output, "data": {"text/plain": "<answer>" if text else "<no answer>"}}
+        shown.append(output)
+    return shown
+
+
+def follow_display_updates(
+    get_message: Callable[..., dict[str, Any]],
+) -> Callable[..., dict[str, Any]]:
+    """``get_message`` that applies ``update_display_data`` to the output it updates.
+
+    nbval keeps the ``data`` and ``metadata`` dicts of each ``display_data``
+    message as the cell's output, so updating those dicts in place updates it.
+    """
+    shown: dict[str, dict[str, Any]] = {}
+
+    def get(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        while True:
+            message = get_message(*args, **kwargs)
+            content = message.get("content", {})
+            display_id = (content.get("transient") or {}).get("display_id")
+            if message.get("msg_type") == "display_data" and display_id:
+                shown[display_id] = content
+            elif message.get("msg_type") == "update_display_data" and display_id in shown:
+                target = shown[display_id]
+                for key in ("data", "metadata"):
+                    target[key].clear()
+                    target[key].update(content.get(key) or {})
+                continue
+            return message
+
+    return get
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    if IPyNbCell is None:
+        return
+    files = {item.parent for item in items if isinstance(item, IPyNbCell)}
+    for notebook in files:
+        assert isinstance(notebook, IPyNbFile)
+        notebook.skip_compare = (*notebook.skip_compare, *NOT_COMPARED)
+        notebook.get_kernel_message = follow_display_updates(notebook.get_kernel_message)
+    for item in items:
+        if isinstance(item, IPyNbCell):
+            item.compare_outputs = comparing_answers_by_presence(item.compare_outputs)
+
+
+def comparing_answers_by_presence(compare: Callable[..., bool]) -> Callable[..., bool]:
+    """nbval's ``compare_outputs``, fed the outputs as :func:`comparable` shows them."""
+
+    def compare_outputs(test: list[Any], ref: list[Any], skip_compare: Any = None) -> bool:
+        return compare(comparable(test), comparable(ref), skip_compare)
+
+    return compare_outputs
