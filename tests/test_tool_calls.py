@@ -42,10 +42,10 @@ def test_ordinary_code_block_is_shown_unchanged() -> None:
     assert extractor.calls == []
 
 
-def test_unknown_function_name_is_text() -> None:
-    output = '<tool_call>{"name": "rm_rf", "arguments": {}}</tool_call>'
+def test_a_tag_around_no_call_to_a_listed_tool_is_never_shown() -> None:
+    output = 'Sure.<tool_call>{"name": "rm_rf", "arguments": {}}</tool_call>'
     shown, extractor = feed_in_pieces(output, 5)
-    assert shown == output
+    assert shown == "Sure."
     assert extractor.calls == []
 
 

@@ -74,7 +74,12 @@ from openai.types.chat.chat_completion_message_function_tool_call import (
 
 from nbext.backends.base import ChatRequest
 from nbext.backends.model_file import MODEL_ID, ensure_model_file
-from nbext.backends.tool_calls import ParsedCall, ToolCallExtractor, arguments_as_objects
+from nbext.backends.tool_calls import (
+    ParsedCall,
+    ToolCallExtractor,
+    arguments_as_objects,
+    single_string_parameters,
+)
 from nbext.errors import APIError, invalid
 
 DEFAULT_CONTEXT_WINDOW = 32_768
@@ -149,6 +154,8 @@ class _Plan:
     tokens: list[int]
     """``prompt + prefix`` as tokens: what llama.cpp evaluates."""
     grammar: LlamaGrammar | None
+    tools: list[Any]
+    """The function tools the answer may call (none under ``tool_choice: "none"``)."""
     tool_names: tuple[str, ...]
     forced_call: bool
     max_tokens: int
@@ -275,7 +282,11 @@ class EmbeddedBackend:
         with model.lock:
             plan = self._plan(model, request)
             yield chunk(ChoiceDelta(role="assistant", content=""))
-            extractor = ToolCallExtractor(plan.tool_names) if plan.tool_names else None
+            extractor = (
+                ToolCallExtractor(plan.tool_names, single_string_parameters(plan.tools))
+                if plan.tool_names
+                else None
+            )
             generated: list[str] = []
             finish_reason = "stop"
             # generate() keeps the longest prefix of llm.input_ids[:n_tokens]
@@ -395,6 +406,7 @@ class EmbeddedBackend:
             prefix=prefix,
             tokens=tokens,
             grammar=grammar,
+            tools=tools,
             tool_names=names,
             forced_call=forced,
             max_tokens=min(limit or DEFAULT_MAX_TOKENS, room),
