@@ -2,9 +2,11 @@
 
 No key and no network. The GGUF's own chat template renders the prompt (tool
 definitions included) and the output is read back into OpenAI's shapes by
-:mod:`nbext.backends.tool_calls`. Forced tool calls and JSON output use
-llama.cpp's grammar-constrained decoding, so they are valid by construction
-rather than by the small model's good will.
+:mod:`nbext.backends.tool_calls`. Tool calls and JSON output use llama.cpp's
+grammar-constrained decoding, so they are valid by construction rather than by
+the small model's good will: a forced call from its first token, a call the
+model chose under ``auto`` from the moment it begins (see
+:mod:`nbext.backends.tool_grammar`).
 
 Repeatability. The same request with the same ``seed`` (or at temperature 0)
 gives the same text, whatever ran before it. Two things stood in the way in
@@ -80,6 +82,7 @@ from nbext.backends.tool_calls import (
     arguments_as_objects,
     single_string_parameters,
 )
+from nbext.backends.tool_grammar import CALL_OPENING, call_grammar, call_prefix, tools_named
 from nbext.errors import APIError, invalid
 
 DEFAULT_CONTEXT_WINDOW = 32_768
@@ -87,7 +90,6 @@ DEFAULT_MAX_TOKENS = 1024
 """Cap on an answer when the request sets none: a 0.5B model at temperature 0
 can repeat itself until the context is full, which would hold the model for
 minutes. A request's own ``max_tokens`` / ``max_completion_tokens`` wins."""
-_FORCED_CALL_PREFIX = "<tool_call>\n"
 _EMPTY_TURN = {"role": "user", "content": ""}
 _EMPTY_TURN_TEXT = "<|im_start|>user\n<|im_end|>\n"
 _N_BATCH = 128
@@ -312,10 +314,20 @@ class EmbeddedBackend:
                 visible = extractor.feed(text) if extractor else text
                 if visible:
                     yield chunk(ChoiceDelta(content=visible))
+                if extractor and extractor.started:
+                    break  # the model began a call: it is written again under the grammar
             output = "".join(generated)
-            calls = self._finish_calls(plan, output, extractor)
-            if extractor and not plan.forced_call and (leftover := extractor.finish()):
-                yield chunk(ChoiceDelta(content=leftover))
+            if extractor and extractor.started and not plan.forced_call:
+                pieces.close()  # type: ignore[attr-defined]
+                started = extractor.started
+                output, finish_reason = self._write_call(
+                    model, plan, output[: started.offset], started.name
+                )
+                calls = _written_calls(output)
+            else:
+                calls = self._finish_calls(plan, output, extractor)
+                if extractor and not plan.forced_call and (leftover := extractor.finish()):
+                    yield chunk(ChoiceDelta(content=leftover))
             for index, call in enumerate(calls):
                 yield chunk(
                     ChoiceDelta(
@@ -374,8 +386,8 @@ class EmbeddedBackend:
         grammar, prefix, forced = None, "", False
         if tools and tool_choice != "auto":
             chosen = self._forced_tools(tools, tool_choice)
-            grammar = LlamaGrammar.from_json_schema(json.dumps(_call_schema(chosen)), verbose=False)
-            prefix, forced = _FORCED_CALL_PREFIX, True
+            grammar = call_grammar(chosen)
+            prefix, forced = CALL_OPENING, True
         elif (fmt := request.get("response_format")) and fmt.get("type") != "text":
             grammar = _format_grammar(fmt)
 
@@ -443,14 +455,48 @@ class EmbeddedBackend:
     def _tokenize(model: _LoadedModel, text: str) -> list[int]:
         return model.llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
 
+    def _write_call(
+        self, model: _LoadedModel, plan: _Plan, text_before: str, name: str | None
+    ) -> tuple[str, str]:
+        """Rewind to where the model began a call and have the call written under the
+        grammar; return the whole answer text and the finish reason.
+
+        The KV cache still holds the prompt exactly as this request evaluated it, so
+        only the words before the call and the call's opening are evaluated again.
+        """
+        prefix = call_prefix(text_before)
+        prefix_tokens = self._tokenize(model, prefix)
+        model.llm.n_tokens = min(model.llm.n_tokens, len(plan.tokens))
+        room = plan.max_tokens - len(prefix_tokens)
+        sampling = {k: v for k, v in plan.sampling.items() if k != "stop"}  # JSON may hold one
+        result = model.llm.create_completion(
+            prompt=plan.tokens + prefix_tokens,
+            max_tokens=max(room, 1),
+            grammar=call_grammar(tools_named(plan.tools, name)),
+            **sampling,
+        )
+        choice = result["choices"][0]  # type: ignore[index]
+        finish_reason = "length" if choice.get("finish_reason") == "length" else "stop"
+        return prefix + choice["text"], finish_reason
+
     @staticmethod
     def _finish_calls(
         plan: _Plan, output: str, extractor: ToolCallExtractor | None
     ) -> list[ParsedCall]:
         if plan.forced_call:
-            call = json.loads(output)
-            return [ParsedCall(name=call["name"], arguments=json.dumps(call["arguments"]))]
+            return _written_calls(plan.prefix + output)
         return extractor.calls if extractor else []
+
+
+def _written_calls(answer: str) -> list[ParsedCall]:
+    """The call in an answer whose call was written under the grammar (none if it was
+    cut short by ``max_tokens``)."""
+    call_json = answer[answer.rindex(CALL_OPENING) + len(CALL_OPENING) :]
+    try:
+        call = json.loads(call_json)
+    except json.JSONDecodeError:
+        return []
+    return [ParsedCall(name=call["name"], arguments=json.dumps(call["arguments"]))]
 
 
 def _available_cores() -> int:
@@ -510,23 +556,6 @@ def _reusable_prefix(model: _LoadedModel, tokens: Sequence[int]) -> int:
             break
         shared += 1
     return shared // n_batch * n_batch
-
-
-def _call_schema(tools: list[Any]) -> dict[str, Any]:
-    """JSON schema of one ``{"name", "arguments"}`` object calling one of ``tools``."""
-    options = [
-        {
-            "type": "object",
-            "properties": {
-                "name": {"const": tool["function"]["name"]},
-                "arguments": tool["function"].get("parameters")
-                or {"type": "object", "properties": {}},
-            },
-            "required": ["name", "arguments"],
-        }
-        for tool in tools
-    ]
-    return options[0] if len(options) == 1 else {"anyOf": options}
 
 
 def _format_grammar(response_format: Any) -> LlamaGrammar:
