@@ -82,7 +82,13 @@ from nbext.backends.tool_calls import (
     arguments_as_objects,
     single_string_parameters,
 )
-from nbext.backends.tool_grammar import CALL_OPENING, call_grammar, call_prefix, tools_named
+from nbext.backends.tool_grammar import (
+    CALL_OPENING,
+    call_grammar,
+    call_prefix,
+    tools_named,
+    with_tools_note,
+)
 from nbext.errors import APIError, invalid
 
 DEFAULT_CONTEXT_WINDOW = 32_768
@@ -444,6 +450,8 @@ class EmbeddedBackend:
     def _render(
         model: _LoadedModel, messages: list[Any], tools: list[Any], tool_choice: Any
     ) -> str:
+        if tools and tool_choice in (None, "auto"):  # the model decides: tell it how
+            messages = with_tools_note(messages)
         rendered = model.formatter(
             messages=arguments_as_objects(messages),
             tools=tools or None,
