@@ -4,7 +4,19 @@ from __future__ import annotations
 
 import json
 
-from nbext.backends.tool_calls import ToolCallExtractor, arguments_as_objects
+from nbext.backends.tool_calls import (
+    ToolCallExtractor,
+    arguments_as_objects,
+    single_string_parameters,
+)
+from nbext.backends.tool_grammar import (
+    AUTO_TOOLS_NOTE,
+    QWEN_DEFAULT_SYSTEM,
+    call_grammar,
+    call_prefix,
+    tools_named,
+    with_tools_note,
+)
 
 NAMES = ["get_weather"]
 
@@ -77,3 +89,65 @@ def test_arguments_are_parsed_for_the_template_without_touching_the_input() -> N
     converted = arguments_as_objects([message])
     assert converted[0]["tool_calls"][0]["function"]["arguments"] == {"x": 1}
     assert message["tool_calls"][0]["function"]["arguments"] == '{"x": 1}'
+
+
+# -- the grammar's helpers -------------------------------------------------------------------
+
+CODE_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "code_interpreter",
+        "parameters": {
+            "type": "object",
+            "properties": {"code": {"type": "string"}},
+            "required": ["code"],
+        },
+    },
+}
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}},
+            "required": ["city"],
+        },
+    },
+}
+
+
+def test_call_grammar_admits_only_the_listed_tools_and_is_built_once() -> None:
+    grammar = call_grammar([CODE_TOOL, WEATHER_TOOL])
+    assert call_grammar([dict(CODE_TOOL), dict(WEATHER_TOOL)]) is grammar
+    assert '\\"code_interpreter\\"' in grammar._grammar
+    assert '\\"get_weather\\"' in grammar._grammar
+    only_weather = call_grammar(tools_named([CODE_TOOL, WEATHER_TOOL], "get_weather"))
+    assert "code_interpreter" not in only_weather._grammar
+    assert tools_named([CODE_TOOL, WEATHER_TOOL], None) == [CODE_TOOL, WEATHER_TOOL]
+
+
+def test_the_grammar_takes_over_after_the_words_before_the_call() -> None:
+    assert call_prefix("") == "<tool_call>\n"
+    assert call_prefix("Let me run it.") == "Let me run it.\n<tool_call>\n"
+    assert call_prefix("Let me run it.\n") == "Let me run it.\n<tool_call>\n"
+
+
+def test_the_tools_note_follows_the_instructions_or_qwens_default() -> None:
+    ask = {"role": "user", "content": "Hi"}
+    with_system = with_tools_note([{"role": "system", "content": "Be brief."}, ask])
+    assert with_system == [{"role": "system", "content": f"Be brief.\n\n{AUTO_TOOLS_NOTE}"}, ask]
+    without = with_tools_note([ask])
+    assert without[0]["content"] == f"{QWEN_DEFAULT_SYSTEM}\n\n{AUTO_TOOLS_NOTE}"
+    assert without[1:] == [ask]
+
+
+def test_a_one_string_tool_takes_its_argument_bare() -> None:
+    assert single_string_parameters([CODE_TOOL, WEATHER_TOOL]) == {
+        "code_interpreter": "code",
+        "get_weather": "city",
+    }
+    extractor = ToolCallExtractor(["code_interpreter"], {"code_interpreter": "code"})
+    shown = extractor.feed("<tool_call>\nprint(2**10)\n</tool_call>") + extractor.finish()
+    assert shown == ""
+    assert json.loads(extractor.calls[0].arguments) == {"code": "print(2**10)"}
