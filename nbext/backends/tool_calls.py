@@ -120,6 +120,9 @@ def _as_call(item: Any, names: set[str], bare_parameters: Mapping[str, str]) -> 
     if isinstance(item.get("function"), dict):  # OpenAI's own shape, {"type", "function"}
         item = item["function"]
     name = next((item[key] for key in _NAME_KEYS if isinstance(item.get(key), str)), None)
+    if name is None and len(item) == 1:  # {"code": "..."}: the arguments alone
+        name = _owner(next(iter(item)), names, bare_parameters)
+        item = {"name": name, "arguments": item}
     if name not in names:
         return None
     assert name is not None
@@ -139,6 +142,12 @@ def _as_call(item: Any, names: set[str], bare_parameters: Mapping[str, str]) -> 
     if arguments is None:
         arguments = {}
     return ParsedCall(name=name, arguments=json.dumps(arguments, ensure_ascii=False))
+
+
+def _owner(parameter: str, names: set[str], bare_parameters: Mapping[str, str]) -> str | None:
+    """The one listed tool whose single string parameter is called ``parameter``."""
+    owners = [n for n, p in bare_parameters.items() if p == parameter and n in names]
+    return owners[0] if len(owners) == 1 else None
 
 
 def _scan(text: str) -> tuple[int | None, list[str]]:
@@ -182,10 +191,13 @@ def _squeezed(text: str) -> str:
     return "".join(text[:_DECIDE_WITHIN].split()).replace("'", '"')
 
 
-def _call_prefixes(name: str) -> list[str]:
-    """How a call to ``name`` starts, whitespace removed."""
+def _call_prefixes(name: str, bare_parameter: str | None) -> list[str]:
+    """How a call to ``name`` starts, whitespace removed (``bare_parameter``: the
+    parameter a call may begin with, the arguments written alone)."""
     quoted = json.dumps(name)
     starts = [f'{{"{key}":{quoted}' for key in _NAME_KEYS]
+    if bare_parameter is not None:
+        starts.append(f"{{{json.dumps(bare_parameter)}:")
     starts += [
         f'{{"function":{{"name":{quoted}',
         f'{{"type":"function","function":{{"name":{quoted}',
@@ -205,7 +217,12 @@ class ToolCallExtractor:
     ) -> None:
         self._names = list(tool_names)
         self._bare = dict(bare_parameters or {})
-        self._prefixes = {name: _call_prefixes(name) for name in self._names}
+        self._prefixes: dict[str, list[str]] = {}
+        for name in self._names:
+            parameter = self._bare.get(name)
+            if parameter and _owner(parameter, set(self._names), self._bare) != name:
+                parameter = None  # two tools take "code": the arguments alone say nothing
+            self._prefixes[name] = _call_prefixes(name, parameter)
         self._pending = ""
         self._offset = 0  # of _pending[0] in the whole output
         self._open: _Block | None = None
