@@ -164,7 +164,10 @@ class _Plan:
     grammar: LlamaGrammar | None
     tools: list[Any]
     """The function tools the answer may call (none under ``tool_choice: "none"``)."""
-    tool_names: tuple[str, ...]
+    watched: list[Any]
+    """The request's function tools, whose calls are looked for in the output even
+    under ``tool_choice: "none"``: there a call the model writes anyway ends the
+    answer, and is never shown as text."""
     forced_call: bool
     max_tokens: int
     sampling: dict[str, Any]
@@ -291,8 +294,11 @@ class EmbeddedBackend:
             plan = self._plan(model, request)
             yield chunk(ChoiceDelta(role="assistant", content=""))
             extractor = (
-                ToolCallExtractor(plan.tool_names, single_string_parameters(plan.tools))
-                if plan.tool_names
+                ToolCallExtractor(
+                    [t["function"]["name"] for t in plan.watched],
+                    single_string_parameters(plan.watched),
+                )
+                if plan.watched
                 else None
             )
             generated: list[str] = []
@@ -321,15 +327,18 @@ class EmbeddedBackend:
                 if visible:
                     yield chunk(ChoiceDelta(content=visible))
                 if extractor and extractor.started:
-                    break  # the model began a call: it is written again under the grammar
+                    break  # the model began a call: written again under the grammar, or cut
             output = "".join(generated)
             if extractor and extractor.started and not plan.forced_call:
                 pieces.close()  # type: ignore[attr-defined]
                 started = extractor.started
-                output, finish_reason = self._write_call(
-                    model, plan, output[: started.offset], started.name
-                )
-                calls = _written_calls(output)
+                if plan.tools:
+                    output, finish_reason = self._write_call(
+                        model, plan, output[: started.offset], started.name
+                    )
+                    calls = _written_calls(output)
+                else:  # no call allowed ("none"): the answer ends where the call began
+                    output, finish_reason, calls = output[: started.offset], "stop", []
             else:
                 calls = self._finish_calls(plan, output, extractor)
                 if extractor and not plan.forced_call and (leftover := extractor.finish()):
@@ -384,10 +393,10 @@ class EmbeddedBackend:
         if not messages:
             raise invalid("'messages' must be a non-empty array.", param="messages")
         tools = [t for t in request.get("tools") or [] if t.get("type") == "function"]
+        watched = tools
         tool_choice = request.get("tool_choice", "auto" if tools else "none")
         if tool_choice == "none":
             tools = []
-        names = tuple(t["function"]["name"] for t in tools)
 
         grammar, prefix, forced = None, "", False
         if tools and tool_choice != "auto":
@@ -425,7 +434,7 @@ class EmbeddedBackend:
             tokens=tokens,
             grammar=grammar,
             tools=tools,
-            tool_names=names,
+            watched=watched,
             forced_call=forced,
             max_tokens=min(limit or DEFAULT_MAX_TOKENS, room),
             sampling={k: v for k, v in sampling.items() if v is not None},
