@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
+
+import pytest
 
 from nbext.backends.tool_calls import (
     ToolCallExtractor,
@@ -104,6 +107,27 @@ CODE_TOOL = {
         },
     },
 }
+FILE_SEARCH_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "file_search",
+        "parameters": {
+            "type": "object",
+            "properties": {"query": {"type": "string"}},
+            "required": ["query"],
+        },
+    },
+}
+QUIZ_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "display_quiz",
+        "parameters": {
+            "type": "object",
+            "properties": {"title": {"type": "string"}, "questions": {"type": "array"}},
+        },
+    },
+}
 WEATHER_TOOL = {
     "type": "function",
     "function": {
@@ -151,3 +175,40 @@ def test_a_one_string_tool_takes_its_argument_bare() -> None:
     shown = extractor.feed("<tool_call>\nprint(2**10)\n</tool_call>") + extractor.finish()
     assert shown == ""
     assert json.loads(extractor.calls[0].arguments) == {"code": "print(2**10)"}
+
+
+# -- real outputs of the embedded model ------------------------------------------------------
+
+SHAPES = json.loads((Path(__file__).parent / "data" / "tool_call_shapes.json").read_text())
+"""Raw outputs of Qwen2.5-Coder-0.5B-Instruct on tool prompts under ``tool_choice: "auto"``
+(``benchmarks/tool_shapes.py --raw``, temperature 0 and 1.0), with what the user must see
+and the calls they hold. ``call_starts`` is where the backend's grammar takes over."""
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=[s["source"] for s in SHAPES])
+@pytest.mark.parametrize("piece", [1, 7, 10_000])
+def test_real_output_shapes(shape: dict, piece: int) -> None:
+    tools = [CODE_TOOL, FILE_SEARCH_TOOL, WEATHER_TOOL, QUIZ_TOOL]
+    offered = [t for t in tools if t["function"]["name"] in shape["tools"]]
+    extractor = ToolCallExtractor(shape["tools"], single_string_parameters(offered))
+    output = shape["output"]
+    shown = "".join(extractor.feed(output[i : i + piece]) for i in range(0, len(output), piece))
+    started = extractor.started
+    shown += extractor.finish()
+    assert shown == shape["shown"]
+    calls = [{"name": c.name, "arguments": json.loads(c.arguments)} for c in extractor.calls]
+    assert calls == shape["calls"]
+    starts = shape["call_starts"]
+    if starts is None:
+        assert started is None
+    else:
+        assert started is not None and started.offset == starts["offset"]
+        assert started.name == starts["name"]
+        assert output[: started.offset] == shape["shown"]  # nothing of the call was shown
+
+
+def test_ordinary_text_is_shown_at_once() -> None:
+    extractor = ToolCallExtractor(["code_interpreter"], {"code_interpreter": "code"})
+    assert extractor.feed("The answer") == "The answer"
+    assert extractor.feed(" is 1024 {") == " is 1024 "  # a brace may open a call: held
+    assert extractor.feed("and more}.") == "{and more}."

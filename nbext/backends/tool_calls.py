@@ -109,8 +109,10 @@ def _loads(text: str) -> Any:
     if closed != text:
         with suppress(json.JSONDecodeError):
             return json.loads(closed)
-    with suppress(ValueError, SyntaxError, MemoryError, RecursionError):
-        return ast.literal_eval(closed)
+    with suppress(ValueError, SyntaxError, MemoryError, RecursionError, TypeError):
+        value = ast.literal_eval(closed)
+        json.dumps(value)  # Python literals JSON has no word for (sets, bytes) are no call
+        return value
     return None
 
 
