@@ -293,56 +293,64 @@ class EmbeddedBackend:
         with model.lock:
             plan = self._plan(model, request)
             yield chunk(ChoiceDelta(role="assistant", content=""))
-            extractor = (
-                ToolCallExtractor(
-                    [t["function"]["name"] for t in plan.watched],
-                    single_string_parameters(plan.watched),
-                )
-                if plan.watched
-                else None
-            )
-            generated: list[str] = []
-            finish_reason = "stop"
-            # generate() keeps the longest prefix of llm.input_ids[:n_tokens]
-            # that the prompt shares: cutting n_tokens down to a batch boundary
-            # makes it evaluate the rest in a fresh evaluation's batches.
-            model.llm.n_tokens = _reusable_prefix(model, plan.tokens)
-            model.whole_batches = len(plan.tokens) // model.llm.n_batch * model.llm.n_batch
-            pieces = model.llm.create_completion(
-                prompt=plan.tokens,
-                max_tokens=plan.max_tokens,
-                grammar=plan.grammar,
-                stream=True,
-                **plan.sampling,
-            )
-            for piece in pieces:
-                choice = piece["choices"][0]
-                text = choice["text"]
-                generated.append(text)
-                if choice.get("finish_reason") == "length":
-                    finish_reason = "length"
-                if plan.forced_call:
-                    continue
-                visible = extractor.feed(text) if extractor else text
-                if visible:
-                    yield chunk(ChoiceDelta(content=visible))
-                if extractor and extractor.started:
-                    break  # the model began a call: written again under the grammar, or cut
-            output = "".join(generated)
-            if extractor and extractor.started and not plan.forced_call:
-                pieces.close()  # type: ignore[attr-defined]
-                started = extractor.started
-                if plan.tools:
-                    output, finish_reason = self._write_call(
-                        model, plan, output[: started.offset], started.name
+            while True:
+                extractor = (
+                    ToolCallExtractor(
+                        [t["function"]["name"] for t in plan.watched],
+                        single_string_parameters(plan.watched),
                     )
-                    calls = _written_calls(output)
-                else:  # no call allowed ("none"): the answer ends where the call began
-                    output, finish_reason, calls = output[: started.offset], "stop", []
-            else:
-                calls = self._finish_calls(plan, output, extractor)
-                if extractor and not plan.forced_call and (leftover := extractor.finish()):
-                    yield chunk(ChoiceDelta(content=leftover))
+                    if plan.watched
+                    else None
+                )
+                generated: list[str] = []
+                finish_reason = "stop"
+                # generate() keeps the longest prefix of llm.input_ids[:n_tokens]
+                # that the prompt shares: cutting n_tokens down to a batch boundary
+                # makes it evaluate the rest in a fresh evaluation's batches.
+                model.llm.n_tokens = _reusable_prefix(model, plan.tokens)
+                model.whole_batches = len(plan.tokens) // model.llm.n_batch * model.llm.n_batch
+                pieces = model.llm.create_completion(
+                    prompt=plan.tokens,
+                    max_tokens=plan.max_tokens,
+                    grammar=plan.grammar,
+                    stream=True,
+                    **plan.sampling,
+                )
+                for piece in pieces:
+                    choice = piece["choices"][0]
+                    text = choice["text"]
+                    generated.append(text)
+                    if choice.get("finish_reason") == "length":
+                        finish_reason = "length"
+                    if plan.forced_call:
+                        continue
+                    visible = extractor.feed(text) if extractor else text
+                    if visible:
+                        yield chunk(ChoiceDelta(content=visible))
+                    if extractor and extractor.started:
+                        break  # the model began a call: written again under the grammar, or cut
+                output = "".join(generated)
+                if extractor and extractor.started and not plan.forced_call:
+                    pieces.close()  # type: ignore[attr-defined]
+                    started = extractor.started
+                    if plan.tools:
+                        text_before = output[: started.offset]
+                        output, finish_reason = self._write_call(
+                            model, plan, text_before, started.name
+                        )
+                        calls = _written_calls(output)
+                        if calls and not text_before.strip() and _repeated(calls, request):
+                            # It has this call's result already and echoes the call
+                            # instead of reading it (a 0.5B habit): it must answer.
+                            plan = self._plan(model, {**request, "tool_choice": "none"})
+                            continue
+                    else:  # no call allowed ("none"): the answer ends where the call began
+                        output, finish_reason, calls = output[: started.offset], "stop", []
+                else:
+                    calls = self._finish_calls(plan, output, extractor)
+                    if extractor and not plan.forced_call and (leftover := extractor.finish()):
+                        yield chunk(ChoiceDelta(content=leftover))
+                break
             for index, call in enumerate(calls):
                 yield chunk(
                     ChoiceDelta(
@@ -503,6 +511,26 @@ class EmbeddedBackend:
         if plan.forced_call:
             return _written_calls(plan.prefix + output)
         return extractor.calls if extractor else []
+
+
+def _repeated(calls: list[ParsedCall], request: ChatRequest) -> bool:
+    """Whether every call in ``calls`` was made before in the request's conversation."""
+    made = {
+        (call["function"]["name"], _canonical(call["function"].get("arguments")))
+        for message in request.get("messages") or []
+        for call in message.get("tool_calls") or []  # type: ignore[union-attr]
+        if call.get("function")
+    }
+    return all((call.name, _canonical(call.arguments)) in made for call in calls)
+
+
+def _canonical(arguments: Any) -> str:
+    if isinstance(arguments, str):
+        try:
+            arguments = json.loads(arguments)
+        except json.JSONDecodeError:
+            return arguments
+    return json.dumps(arguments, sort_keys=True)
 
 
 def _written_calls(answer: str) -> list[ParsedCall]:
