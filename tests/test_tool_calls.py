@@ -82,6 +82,63 @@ def test_several_calls_get_distinct_ids() -> None:
     assert len({c.id for c in extractor.calls}) == 2
 
 
+@pytest.mark.parametrize(
+    "call",
+    [
+        '{"name": "cat joke", "arguments": {}}',
+        '[{"name": "tell_joke", "parameters": {"topic": "cats"}}]',
+        "```json\n{'tool': 'search the web', 'args': {}}\n```",
+    ],
+)
+def test_a_call_to_a_tool_not_offered_is_a_call_start_never_shown(call: str) -> None:
+    for size in (1, 4, len(call)):
+        extractor = ToolCallExtractor(NAMES)
+        output = f"Sure! {call} Done."
+        shown = "".join(extractor.feed(output[i : i + size]) for i in range(0, len(output), size))
+        assert extractor.started is not None and extractor.started.unlisted
+        assert extractor.started.offset == len("Sure! ")
+        assert shown + extractor.finish() == "Sure!  Done."
+        assert extractor.calls == []
+
+
+def test_json_with_a_name_but_no_arguments_is_text() -> None:
+    output = 'Here: {"name": "Alice", "age": 30} and [{"name": "Bob"}].'
+    shown, extractor = feed_in_pieces(output, 3)
+    assert shown == output
+    assert extractor.started is None
+
+
+CODE_FIX = (
+    "The error is that `fib` is not defined. Here is the fix:\n\n"
+    "```python\ndef fib(n):\n    return n if n < 2 else fib(n - 1) + fib(n - 2)\n\n"
+    "print([fib(i) for i in range(20)])\n```\n\nThis prints the numbers."
+)
+
+
+@pytest.mark.parametrize("size", [1, 5, len(CODE_FIX)])
+def test_a_python_block_is_a_call_to_the_code_tool_with_the_words_before_it_shown(
+    size: int,
+) -> None:
+    extractor = ToolCallExtractor(
+        ["code_interpreter"], {"code_interpreter": "code"}, code_tool="code_interpreter"
+    )
+    shown = "".join(extractor.feed(CODE_FIX[i : i + size]) for i in range(0, len(CODE_FIX), size))
+    started = extractor.started
+    assert started is not None and started.code and started.name == "code_interpreter"
+    assert shown + extractor.finish() == CODE_FIX[: started.offset]
+    assert CODE_FIX[: started.offset].endswith("Here is the fix:\n\n")
+    (call,) = extractor.calls
+    assert call.name == "code_interpreter"
+    code = json.loads(call.arguments)["code"]
+    assert code.startswith("def fib(n):") and code.endswith("print([fib(i) for i in range(20)])")
+
+
+def test_a_python_block_is_text_when_the_code_tool_may_not_be_called() -> None:
+    extractor = ToolCallExtractor(["code_interpreter"], {"code_interpreter": "code"})
+    assert extractor.feed(CODE_FIX) + extractor.finish() == CODE_FIX
+    assert extractor.calls == [] and extractor.started is None
+
+
 def test_arguments_are_parsed_for_the_template_without_touching_the_input() -> None:
     message = {
         "role": "assistant",

@@ -47,7 +47,9 @@ import os
 os.environ.setdefault("GOMP_SPINCOUNT", "1000")
 
 import functools
+import itertools
 import json
+import re
 import secrets
 import threading
 import time
@@ -77,6 +79,7 @@ from openai.types.chat.chat_completion_message_function_tool_call import (
 from nbext.backends.base import ChatRequest
 from nbext.backends.model_file import MODEL_ID, ensure_model_file
 from nbext.backends.tool_calls import (
+    CODE_TOOL,
     ParsedCall,
     ToolCallExtractor,
     arguments_as_objects,
@@ -84,6 +87,7 @@ from nbext.backends.tool_calls import (
 )
 from nbext.backends.tool_grammar import (
     CALL_OPENING,
+    NoCallOpening,
     call_grammar,
     call_prefix,
     tools_named,
@@ -105,6 +109,11 @@ shapes would have kept (see the module doc). llama-cpp-python's default is 512;
 measured here, a fresh 1,500-token prompt took as long with 128 (median 38.0 s
 vs 37.7 s on one thread of a busy 2-core VM), while repeating it re-evaluated
 109 tokens instead of 493."""
+_MAX_REWINDS = 3
+"""Times one answer is rewound to where the model began a call it may not make and
+sampled again from there; after that the answer ends where the call began."""
+_ERROR_IN_RESULT = re.compile(r"Traceback|\b[A-Z]\w*(?:Error|Exception)\b|\bfailed\b")
+"""What a tool result reporting an error says (a Python traceback, "The code failed")."""
 _SEED_SPACE = 0xFFFFFFFF
 """llama.cpp seeds are uint32 and ``0xFFFFFFFF`` (LLAMA_DEFAULT_SEED) means
 "pick a random seed": request seeds are folded into ``[0, 0xFFFFFFFE]``."""
@@ -293,27 +302,33 @@ class EmbeddedBackend:
         with model.lock:
             plan = self._plan(model, request)
             yield chunk(ChoiceDelta(role="assistant", content=""))
+            settled = ""  # answer text shown already, which the next attempt continues
+            # Right after tool results the small model tends to echo its call instead
+            # of reading them: its answer starts with words (a call may follow them).
+            # Not after an error, where a corrected call at once is the right move.
+            bar_opening = _after_good_tool_results(request) and not plan.forced_call
+            rewinds = 0
             while True:
-                extractor = (
-                    ToolCallExtractor(
-                        [t["function"]["name"] for t in plan.watched],
-                        single_string_parameters(plan.watched),
-                    )
-                    if plan.watched
-                    else None
-                )
+                extractor = self._extractor(plan)
+                prompt = plan.tokens + (self._tokenize(model, settled) if settled else [])
                 generated: list[str] = []
                 finish_reason = "stop"
                 # generate() keeps the longest prefix of llm.input_ids[:n_tokens]
                 # that the prompt shares: cutting n_tokens down to a batch boundary
                 # makes it evaluate the rest in a fresh evaluation's batches.
-                model.llm.n_tokens = _reusable_prefix(model, plan.tokens)
-                model.whole_batches = len(plan.tokens) // model.llm.n_batch * model.llm.n_batch
+                model.llm.n_tokens = _reusable_prefix(model, prompt)
+                model.whole_batches = len(prompt) // model.llm.n_batch * model.llm.n_batch
+                barring = (
+                    [NoCallOpening(model.llm, len(prompt), answer_blank=not settled.strip())]
+                    if bar_opening
+                    else None
+                )
                 pieces = model.llm.create_completion(
-                    prompt=plan.tokens,
-                    max_tokens=plan.max_tokens,
+                    prompt=prompt,
+                    max_tokens=max(plan.max_tokens - (len(prompt) - len(plan.tokens)), 1),
                     grammar=plan.grammar,
                     stream=True,
+                    logits_processor=barring,  # type: ignore[arg-type]
                     **plan.sampling,
                 )
                 for piece in pieces:
@@ -327,29 +342,45 @@ class EmbeddedBackend:
                     visible = extractor.feed(text) if extractor else text
                     if visible:
                         yield chunk(ChoiceDelta(content=visible))
-                    if extractor and extractor.started:
-                        break  # the model began a call: written again under the grammar, or cut
-                output = "".join(generated)
-                if extractor and extractor.started and not plan.forced_call:
-                    pieces.close()  # type: ignore[attr-defined]
-                    started = extractor.started
-                    if plan.tools:
-                        text_before = output[: started.offset]
-                        output, finish_reason = self._write_call(
-                            model, plan, text_before, started.name
-                        )
-                        calls = _written_calls(output)
-                        if calls and not text_before.strip() and _repeated(calls, request):
-                            # It has this call's result already and echoes the call
-                            # instead of reading it (a 0.5B habit): it must answer.
-                            plan = self._plan(model, {**request, "tool_choice": "none"})
-                            continue
-                    else:  # no call allowed ("none"): the answer ends where the call began
-                        output, finish_reason, calls = output[: started.offset], "stop", []
-                else:
+                    # A call began: it is written again under the grammar, or rewound.
+                    # A python block is a call as written, once it closes.
+                    if (
+                        extractor
+                        and (begun := extractor.started)
+                        and (not begun.code or extractor.calls)
+                    ):
+                        break
+                output = settled + "".join(generated)
+                started = extractor.started if extractor and not plan.forced_call else None
+                if started is None:
                     calls = self._finish_calls(plan, output, extractor)
                     if extractor and not plan.forced_call and (leftover := extractor.finish()):
                         yield chunk(ChoiceDelta(content=leftover))
+                    break
+                assert extractor is not None
+                pieces.close()  # type: ignore[attr-defined]
+                text_before = output[: len(settled) + started.offset]
+                calls = []
+                if started.code:  # the block's code is the call, as the model wrote it
+                    extractor.finish()  # the block may be cut short by max_tokens
+                    calls = extractor.calls
+                elif plan.tools and not started.unlisted:
+                    output, finish_reason = self._write_call(
+                        model, plan, text_before, started.name
+                    )
+                    calls = _written_calls(output)
+                    if not calls:  # cut short by max_tokens
+                        break
+                if calls and not _repeated(calls, request):
+                    break
+                # No call to make (tools not allowed, a tool that is not offered, or a
+                # call whose result the conversation holds, echoed instead of read):
+                # the model writes something else from where the call began.
+                calls = []
+                if rewinds < _MAX_REWINDS:
+                    settled, bar_opening, rewinds = text_before, True, rewinds + 1
+                    continue
+                output, finish_reason = text_before, "stop"
                 break
             for index, call in enumerate(calls):
                 yield chunk(
@@ -505,12 +536,37 @@ class EmbeddedBackend:
         return prefix + choice["text"], finish_reason
 
     @staticmethod
+    def _extractor(plan: _Plan) -> ToolCallExtractor | None:
+        """What reads the calls in an answer to ``plan`` (``None`` if no tool is watched)."""
+        if not plan.watched:
+            return None
+        callable_names = {tool["function"]["name"] for tool in plan.tools}
+        return ToolCallExtractor(
+            [tool["function"]["name"] for tool in plan.watched],
+            single_string_parameters(plan.watched),
+            code_tool=CODE_TOOL if CODE_TOOL in callable_names else None,
+        )
+
+    @staticmethod
     def _finish_calls(
         plan: _Plan, output: str, extractor: ToolCallExtractor | None
     ) -> list[ParsedCall]:
         if plan.forced_call:
             return _written_calls(plan.prefix + output)
         return extractor.calls if extractor else []
+
+
+def _after_good_tool_results(request: ChatRequest) -> bool:
+    """Whether the request ends with tool results none of which shows an error."""
+    results = list(
+        itertools.takewhile(
+            lambda message: message.get("role") == "tool",
+            reversed(request.get("messages") or []),
+        )
+    )
+    return bool(results) and not any(
+        _ERROR_IN_RESULT.search(str(result.get("content") or "")) for result in results
+    )
 
 
 def _repeated(calls: list[ParsedCall], request: ChatRequest) -> bool:

@@ -11,6 +11,15 @@ ordinary text through at once, and holds back only what may be a tool call
 until it knows. ``tests/test_tool_calls.py`` lists the shapes met in real
 outputs of the embedded model.
 
+Two more shapes count as calls. JSON shaped like a call but naming a tool
+that is not offered (``{"name": "cat joke", "arguments": ...}``) is a call
+start too, marked :attr:`CallStart.unlisted`: it is never shown, and the
+embedded backend has the model write something else there. And when the
+extractor is given a ``code_tool`` (``code_interpreter`` is offered and may be
+called), a fenced ```` ```python ```` block is a call to it with the block's
+code: after failed code the small model writes its corrected code that way, as
+prose, instead of calling the tool again. Text before the block stays visible.
+
 The embedded backend also uses the extractor's :attr:`ToolCallExtractor.started`
 to notice a call the moment it begins, and has the rest of it written under a
 grammar (see :mod:`nbext.backends.tool_grammar`).
@@ -30,6 +39,10 @@ from typing import Any
 TAG_OPEN, TAG_CLOSE = "<tool_call>", "</tool_call>"
 _FENCE = "```"
 _FENCE_LANGUAGES = ("json", "tool_call", "")
+_CODE_FENCE_LANGUAGES = ("python", "py", "python3")
+CODE_TOOL = "code_interpreter"
+"""The function standing for the built-in code tool (``nbext.tools.registry``), the
+one a fenced python block calls."""
 _NAME_KEYS = ("name", "function", "tool", "tool_name")
 _ARGUMENT_KEYS = ("arguments", "parameters", "args", "input")
 _WHITESPACE = " \t\r\n"
@@ -55,12 +68,27 @@ class CallStart:
 
     offset: int
     name: str | None
+    unlisted: bool = False
+    """The call names a tool that is not offered: there is no call to make."""
+    code: bool = False
+    """A fenced ```` ```python ```` block, a call to the code tool once it closes."""
 
 
 class _Block(Enum):
     TAG = "tag"  # <tool_call> ... </tool_call>
     FENCE = "fence"  # ```json {...} ```
+    CODE = "code"  # ```python ... ``` when a code tool may be called
     BARE = "bare"  # {...} or [{...}] in the text
+
+
+class _Verdict(Enum):
+    """Does the text at a ``{``, ``[`` or fence begin a call?"""
+
+    NO = "no"
+    MAYBE = "maybe"
+    LISTED = "listed"  # a call to an offered tool
+    UNLISTED = "unlisted"  # shaped like a call, to a tool that is not offered
+    CODE = "code"  # a python block for the code tool
 
 
 def single_string_parameters(tools: Iterable[Mapping[str, Any]]) -> dict[str, str]:
@@ -193,6 +221,52 @@ def _squeezed(text: str) -> str:
     return "".join(text[:_DECIDE_WITHIN].split()).replace("'", '"')
 
 
+def _call_shaped(squeezed: str) -> _Verdict:
+    """Does ``squeezed`` begin like ``{"name": "<any name>", "arguments": ...}``?
+
+    Both keys are required, so JSON that merely has a ``"name"`` (a person, a
+    record the user asked for) is not mistaken for a call.
+    """
+    rest = squeezed.removeprefix("[")
+    for options in (("{",), tuple(f'"{key}":"' for key in _NAME_KEYS)):
+        rest, verdict = _consume(rest, options)
+        if verdict is not None:
+            return verdict
+    end = _string_end(rest)
+    if end is None:
+        return _Verdict.MAYBE
+    rest = rest[end + 1 :]
+    for options in ((",",), tuple(f'"{key}":' for key in _ARGUMENT_KEYS)):
+        rest, verdict = _consume(rest, options)
+        if verdict is not None:
+            return verdict
+    return _Verdict.UNLISTED
+
+
+def _consume(text: str, options: tuple[str, ...]) -> tuple[str, _Verdict | None]:
+    """``text`` after the option it starts with (verdict ``None``), else ``MAYBE`` if
+    it may still become one (it is cut short) or ``NO``."""
+    for option in options:
+        if text.startswith(option):
+            return text[len(option) :], None
+    if any(option.startswith(text) for option in options):
+        return "", _Verdict.MAYBE
+    return "", _Verdict.NO
+
+
+def _string_end(text: str) -> int | None:
+    """Index of the quote closing the JSON string whose body ``text`` starts with."""
+    escaped = False
+    for index, char in enumerate(text):
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == '"':
+            return index
+    return None
+
+
 def _call_prefixes(name: str, bare_parameter: str | None) -> list[str]:
     """How a call to ``name`` starts, whitespace removed (``bare_parameter``: the
     parameter a call may begin with, the arguments written alone)."""
@@ -215,10 +289,17 @@ class ToolCallExtractor:
     """
 
     def __init__(
-        self, tool_names: Iterable[str], bare_parameters: Mapping[str, str] | None = None
+        self,
+        tool_names: Iterable[str],
+        bare_parameters: Mapping[str, str] | None = None,
+        *,
+        code_tool: str | None = None,
     ) -> None:
+        """``code_tool``: a listed tool taking one string of Python (``code_interpreter``);
+        a fenced ```` ```python ```` block is then a call to it."""
         self._names = list(tool_names)
         self._bare = dict(bare_parameters or {})
+        self._code_tool = code_tool if code_tool in self._bare else None
         self._prefixes: dict[str, list[str]] = {}
         for name in self._names:
             parameter = self._bare.get(name)
@@ -228,6 +309,7 @@ class ToolCallExtractor:
         self._pending = ""
         self._offset = 0  # of _pending[0] in the whole output
         self._open: _Block | None = None
+        self._verdict = _Verdict.NO  # of the block that opened last
         self.calls: list[ParsedCall] = []
         self.started: CallStart | None = None
         """The first call's start, as soon as it is certain a call begins there."""
@@ -250,7 +332,12 @@ class ToolCallExtractor:
                 break
             self._open = block
             if self.started is None:
-                self.started = CallStart(self._offset, self._named())
+                self.started = CallStart(
+                    self._offset,
+                    self._code_tool if block is _Block.CODE else self._named(),
+                    unlisted=self._verdict is _Verdict.UNLISTED,
+                    code=block is _Block.CODE,
+                )
         return "".join(shown)
 
     def finish(self) -> str:
@@ -280,48 +367,54 @@ class ToolCallExtractor:
                     return _Block.TAG, index
                 if TAG_OPEN.startswith(rest):
                     return None, index
-            elif char == "`":
-                verdict = self._fence_verdict(text[index:])
-                if verdict == "yes":
-                    return _Block.FENCE, index
-                if verdict == "maybe":
+            elif char in "`{[":
+                if char == "`":
+                    verdict = self._fence_verdict(text[index:])
+                else:
+                    verdict = self._json_verdict(text[index:])
+                if verdict is _Verdict.MAYBE:
                     return None, index
-            elif char in "{[":
-                verdict = self._json_verdict(text[index:])
-                if verdict == "yes":
-                    return _Block.BARE, index
-                if verdict == "maybe":
-                    return None, index
+                if verdict is not _Verdict.NO:
+                    self._verdict = verdict
+                    if verdict is _Verdict.CODE:
+                        return _Block.CODE, index
+                    return (_Block.FENCE if char == "`" else _Block.BARE), index
             index += 1
         return None, len(text)
 
-    def _json_verdict(self, text: str) -> str:
-        """Does ``text`` (starting with ``{`` or ``[``) begin a call: yes, no or maybe?"""
+    def _json_verdict(self, text: str) -> _Verdict:
+        """Does ``text`` (starting with ``{`` or ``[``) begin a call?"""
         squeezed = _squeezed(text)
         maybe = False
         for starts in self._prefixes.values():
             for start in starts:
                 if squeezed.startswith(start):
-                    return "yes"
+                    return _Verdict.LISTED
                 if start.startswith(squeezed):
                     maybe = True
-        if maybe and len(text) < _DECIDE_WITHIN:
-            return "maybe"
-        return "no"
+        shaped = _call_shaped(squeezed)
+        if shaped is _Verdict.UNLISTED:
+            return shaped
+        if (maybe or shaped is _Verdict.MAYBE) and len(text) < _DECIDE_WITHIN:
+            return _Verdict.MAYBE
+        return _Verdict.NO
 
-    def _fence_verdict(self, text: str) -> str:
+    def _fence_verdict(self, text: str) -> _Verdict:
         if not text.startswith(_FENCE):
-            return "maybe" if _FENCE.startswith(text) else "no"
+            return _Verdict.MAYBE if _FENCE.startswith(text) else _Verdict.NO
         line_end = text.find("\n")
         if line_end == -1:
-            return "maybe" if len(text) < 20 else "no"
-        if text[3:line_end].strip().lower() not in _FENCE_LANGUAGES:
-            return "no"
+            return _Verdict.MAYBE if len(text) < 20 else _Verdict.NO
+        language = text[3:line_end].strip().lower()
+        if self._code_tool and language in _CODE_FENCE_LANGUAGES:
+            return _Verdict.CODE
+        if language not in _FENCE_LANGUAGES:
+            return _Verdict.NO
         body = text[line_end + 1 :].lstrip(_WHITESPACE)
         if not body:
-            return "maybe"
+            return _Verdict.MAYBE
         if body[0] not in "{[":
-            return "no"
+            return _Verdict.NO
         return self._json_verdict(body)
 
     def _named(self) -> str | None:
@@ -372,7 +465,7 @@ class ToolCallExtractor:
                 return None
             close = text.find(TAG_CLOSE, body_start)
             return None if close == -1 else close + len(TAG_CLOSE)
-        if block is _Block.FENCE:
+        if block in (_Block.FENCE, _Block.CODE):
             body_start = text.find("\n") + 1
             close = text.find(_FENCE, body_start)
             return None if close == -1 else close + len(_FENCE)
@@ -383,6 +476,13 @@ class ToolCallExtractor:
         if block is _Block.TAG:
             body = text[len(TAG_OPEN) :].strip()
             body = body.removesuffix(TAG_CLOSE).strip()
+        elif block is _Block.CODE:
+            assert self._code_tool is not None
+            code = text[text.find("\n") + 1 :].removesuffix(_FENCE).strip("\n")
+            if not code.strip():
+                return None
+            arguments = json.dumps({self._bare[self._code_tool]: code}, ensure_ascii=False)
+            return [ParsedCall(name=self._code_tool, arguments=arguments)]
         elif block is _Block.FENCE:
             body = text[text.find("\n") + 1 :].removesuffix(_FENCE).strip()
         else:
