@@ -6,7 +6,13 @@ definitions included) and the output is read back into OpenAI's shapes by
 grammar-constrained decoding, so they are valid by construction rather than by
 the small model's good will: a forced call from its first token, a call the
 model chose under ``auto`` from the moment it begins (see
-:mod:`nbext.backends.tool_grammar`).
+:mod:`nbext.backends.tool_grammar`). A call that may not be made (a tool not
+offered, tools not allowed, a call whose result the conversation already
+holds) is rewound and the answer sampled again from where it began, with no
+call opening before its first visible character. An answer to tool results
+that show no error has that bar from its start: the small model would otherwise
+echo its call instead of reading them. A fenced python block is a call to
+``code_interpreter`` when that tool may be called.
 
 Repeatability. The same request with the same ``seed`` (or at temperature 0)
 gives the same text, whatever ran before it. Two things stood in the way in
