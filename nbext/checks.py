@@ -158,11 +158,12 @@ def check_quiz(conversation: Any) -> str:
     The answers must be short (at most two words: "New York" is one answer)
     — the proof that the system message worked.
     """
-    if _is_skeleton(conversation):
+    # The exercise's %%chat cells start as `...`: they send nothing and leave `quiz` empty.
+    if _is_skeleton(conversation) or (isinstance(conversation, (list, tuple)) and not conversation):
         return (
-            "Not yet: `quiz` is still empty; run a cell "
-            "%%chat --history quiz --system 'Answer with one word only.' with a question, "
-            "then a second %%chat --history quiz cell with another."
+            "Not yet: `quiz` is still empty; in the %%chat --history quiz cells, write a "
+            "system message asking for one-word answers after --system and a question in "
+            "place of each `...`, then run them."
         )
     if not isinstance(conversation, (list, tuple)):
         return "Not yet: `quiz` should be the list that --history quiz keeps for you."
@@ -174,8 +175,6 @@ def check_quiz(conversation: Any) -> str:
                 "like {'role': 'user', 'content': '...'}."
             )
     roles = [_field(m, "role") for m in conversation]
-    if not conversation:
-        return "Not yet: `quiz` is empty; run your %%chat cells with --history quiz."
     if roles[0] != "system":
         return "Not yet: the first message should be the system message (use --system)."
     if roles.count("system") > 1:
@@ -334,7 +333,7 @@ def check_json_city(text: Any) -> str:
     if _is_skeleton(text):
         return (
             "Not yet: replace the `...` with the model's answer: ask for the JSON with "
-            "response_format={'type': 'json_object'} and pass "
+            "response_format={'type': 'json_object'} and keep its text, "
             "reply.choices[0].message.content."
         )
     if hasattr(text, "choices"):
@@ -1016,8 +1015,8 @@ def check_sum_of_squares(steps: Any) -> str:
     """
     if _is_skeleton(steps):
         return (
-            "Not yet: fill in the `...`: ask the coder on a new thread (use ask(...)), then "
-            "pass the run's steps: steps_of(client, exercise)."
+            "Not yet: fill in the `...`: ask the coder on a new thread with ask(...), then "
+            "keep that run's steps: steps_of(client, run)."
         )
     try:
         steps = list(steps or [])

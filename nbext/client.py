@@ -94,6 +94,10 @@ class SharedClient:
         self._client: openai.OpenAI | None = None
 
     def get(self) -> openai.OpenAI:
+        # The SDK's import (~0.7 s) first: in a kernel whose `%load_ext` has just
+        # started the server, it then overlaps the server's own start-up.
+        import openai  # noqa: F401
+
         settings = Settings.from_env()
         url = server_url(settings)
         with self._lock:

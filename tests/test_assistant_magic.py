@@ -196,6 +196,8 @@ def test_drills_end_the_run_as_asked(
     assert live.errors.cards[-1]["level"] == level
     if drill == "fail":
         assert "does not exist" in live.errors.cards[-1]["detail"]
+    if drill == "incomplete":  # decided by the prompt budget, never by what the model writes
+        assert shell.user_ns["d"].incomplete_details.reason == "max_prompt_tokens"
     assert "Traceback" not in shown(captured)
 
 

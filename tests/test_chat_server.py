@@ -108,7 +108,7 @@ def test_models_are_listed_and_retrievable(client: openai.OpenAI) -> None:
     assert [m.id for m in client.models.list()] == [MODEL_ID]
     assert client.models.retrieve(MODEL_ID).id == MODEL_ID
     with pytest.raises(openai.NotFoundError):
-        client.models.retrieve("gpt-4o")
+        client.models.retrieve("llama-3-70b")
 
 
 @pytest.mark.parametrize(
@@ -131,7 +131,7 @@ def test_bad_requests_are_400_with_param(server: BackgroundServer, extra: dict, 
 
 def test_unknown_model_is_404_in_openai_shape(client: openai.OpenAI) -> None:
     with pytest.raises(openai.NotFoundError) as raised:
-        client.chat.completions.create(model="gpt-4o", messages=USER, stream=True)
+        client.chat.completions.create(model="llama-3-70b", messages=USER, stream=True)
     assert raised.value.body["code"] == "model_not_found"
 
 
@@ -144,6 +144,27 @@ def test_unknown_route_and_broken_json_answer_openai_errors(server: BackgroundSe
         headers={"content-type": "application/json"},
     )
     assert broken.status_code == 400 and "error" in broken.json()
+
+
+@pytest.mark.parametrize("route", ["chat/completions", "threads", "assistants", "vector_stores"])
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        (b'{"name": "caf\xe9"}', "UTF-8"),  # Latin-1, not UTF-8
+        (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+        (b'{"a": ' * 50_000 + b"1" + b"}" * 50_000, "nested too deeply"),
+    ],
+)
+def test_hostile_bodies_get_a_400_not_a_500(
+    server: BackgroundServer, route: str, body: bytes, says: str
+) -> None:
+    """Found by hand and by schema fuzzing: these were 500s (UnicodeDecodeError, RecursionError)."""
+    answer = httpx.post(
+        f"{server.base_url}/{route}", content=body, headers={"content-type": "application/json"}
+    )
+    assert answer.status_code == 400, answer.text
+    error = answer.json()["error"]
+    assert error["type"] == "invalid_request_error" and says in error["message"]
 
 
 def test_parallel_clients_are_queued_not_failed(client: openai.OpenAI) -> None:

@@ -302,6 +302,12 @@ def test_quiz_accepts(answer: Any) -> None:
     assert accepted(checks.check_quiz(answer))
 
 
+def test_an_empty_quiz_is_the_skeleton() -> None:
+    """The notebook's %%chat cells start as `...`: they leave `quiz` an empty list."""
+    assert checks.check_quiz([]) == checks.check_quiz(...)
+    assert "`...`" in checks.check_quiz([]) and "--system" in checks.check_quiz([])
+
+
 def test_quiz_verdict_is_the_notebooks() -> None:
     expected = "Well done: 5 messages, all of them resent on the next call."
     assert checks.check_quiz(QUIZ) == expected

@@ -13,7 +13,8 @@ import pytest
 
 from nbext.backends import backend_from_settings
 from nbext.backends.embedded import EmbeddedBackend
-from nbext.backends.model_file import GGUF_SIZE, MODEL_ID, ensure_model_file
+from nbext.backends.model_file import MODEL_ID, ensure_model_file
+from nbext.backends.models import DEFAULT_MODEL
 from nbext.backends.tool_grammar import NoCallOpening
 from nbext.config import Settings
 from nbext.errors import APIError
@@ -61,7 +62,7 @@ def first_token_logits(backend: EmbeddedBackend, messages: list[dict]) -> np.nda
 
 def test_model_file_is_assembled_and_verified_once() -> None:
     path = ensure_model_file(Settings.from_env().model_dir, progress=False)
-    assert path.stat().st_size == GGUF_SIZE
+    assert path.stat().st_size == DEFAULT_MODEL.size
 
 
 def test_answers_a_factual_question(embedded: EmbeddedBackend) -> None:

@@ -219,3 +219,30 @@ def test_another_uid_is_refused(home: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == {"key": "denied", "status": 401}
+
+
+def test_newer_code_or_other_aliases_get_a_server_of_their_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A kernel started after nbext was upgraded must not borrow a server that
+    still runs the old code; nor may a kernel with other model aliases."""
+    settings = Settings.from_env({"NBEXT_HOME": str(tmp_path)})
+    name = local_server.config_name(settings)
+    assert local_server.config_name(settings) == name  # stable for the same code
+    strict = Settings.from_env({"NBEXT_HOME": str(tmp_path), "NBEXT_MODEL_ALIASES": "strict"})
+    assert local_server.config_name(strict) != name
+    monkeypatch.setattr(local_server, "code_fingerprint", lambda: "other-code")
+    assert local_server.config_name(settings) != name
+
+
+def test_the_code_fingerprint_follows_the_files(tmp_path: Path) -> None:
+    package = tmp_path / "nbext"
+    (package / "api").mkdir(parents=True)
+    (package / "api" / "router.py").write_text("x = 1\n")
+    first = local_server.fingerprint_of(package)
+    assert local_server.fingerprint_of(package) == first
+    (package / "api" / "router.py").write_text("x = 22\n")  # an edit (another size)
+    assert local_server.fingerprint_of(package) != first
+    edited = local_server.fingerprint_of(package)
+    (package / "new.py").write_text("")  # a module added by an upgrade
+    assert local_server.fingerprint_of(package) != edited

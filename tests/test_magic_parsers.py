@@ -30,6 +30,7 @@ from nbext.magics.parsers import (
     Truncation,
     UseArgs,
     cell_message,
+    is_placeholder,
     parse_assistant_cell,
     parse_assistant_line,
     parse_chat,
@@ -301,6 +302,14 @@ def test_an_empty_cell_is_one_red_line() -> None:
         MagicError, match="the cell is empty: write the message to send below %%chat"
     ):
         cell_message("%%chat", "")
+
+
+@pytest.mark.parametrize(
+    ("text", "placeholder"),
+    [("...", True), ("  …\n", True), ("What is ...?", False), ("....", False), ("hi", False)],
+)
+def test_a_cell_holding_only_dots_is_a_placeholder(text: str, placeholder: bool) -> None:
+    assert is_placeholder(text) is placeholder
 
 
 def test_arguments_are_frozen() -> None:

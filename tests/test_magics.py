@@ -64,7 +64,7 @@ def test_streaming_and_figures_are_displayed(shell: InteractiveShell) -> None:
 @pytest.mark.parametrize(
     ("source", "expected"),
     [
-        ("%%chat --model gpt-4o\nhi", "does not exist"),
+        ("%%chat --model llama-3-70b\nhi", "does not exist"),
         ("%%chat --temperature 5\nhi", "temperature"),
         ("%%chat\n   ", "the cell is empty"),
     ],
@@ -75,6 +75,16 @@ def test_mistakes_give_one_short_message(
     captured, result = run(shell, source)
     assert result.success
     assert_one_short_error(captured, expected)
+
+
+def test_a_skeleton_cell_sends_nothing_and_makes_the_history(shell: InteractiveShell) -> None:
+    """An exercise starts from ``...`` cells: nothing is sent, the check can read the list."""
+    shell.user_ns.pop("draft", None)
+    captured, result = run(shell, "%%chat --history draft --system '...'\n...")
+    assert result.success and shell.user_ns["draft"] == []
+    text = shown(captured)
+    assert "Nothing sent: write your message in place of the `...`" in text
+    assert "tokens" not in text and "nbext error" not in text
 
 
 def test_history_name_holding_something_else_is_left_alone(shell: InteractiveShell) -> None:

@@ -72,6 +72,8 @@ def test_thread_view_draws_roles_citations_images_and_attachments() -> None:
     assert len(view.messages) == 2 and "changed" in view.value  # the live view follows
     bundle = view._repr_mimebundle_()
     assert bundle["text/plain"] == "thread t: 2 messages (1 user, 1 assistant)"
+    view.earlier = 2  # a second turn: the thread holds 4, the view shows this turn's 2
+    assert view.summary() == "thread t: 4 messages (2 earlier; this turn: 1 user, 1 assistant)"
     assert WIDGET_VIEW in bundle and bundle["text/html"] == view.render()
 
 

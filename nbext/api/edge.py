@@ -55,10 +55,14 @@ async def json_body(request: Request) -> dict[str, Any]:
         return {}
     try:
         body = json.loads(raw)
+    except UnicodeDecodeError:
+        raise invalid("The request body is not UTF-8 text: send JSON encoded as UTF-8.") from None
     except json.JSONDecodeError:
         raise invalid(
             "We could not parse the JSON body of your request. The body must be a JSON object."
         ) from None
+    except RecursionError:  # the parser's stack, not ours: a hostile or broken client
+        raise invalid("The JSON body is nested too deeply.") from None
     if not isinstance(body, dict):
         raise invalid("The request body must be a JSON object.")
     return body

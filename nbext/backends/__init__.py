@@ -7,7 +7,10 @@ from nbext.config import Settings
 
 
 def backend_from_settings(settings: Settings) -> ChatBackend:
-    """The embedded model unless ``NBEXT_BACKEND_URL`` names an endpoint."""
+    """The embedded model unless ``NBEXT_BACKEND_URL`` names an endpoint.
+
+    ``settings.model`` is the endpoint's model for a remote backend, and which
+    catalogue model to serve for the embedded one (``None``: the default)."""
     if settings.backend_url:
         from nbext.backends.remote import RemoteBackend
 
@@ -15,4 +18,4 @@ def backend_from_settings(settings: Settings) -> ChatBackend:
     # Imported here so that pointing at a remote endpoint never loads llama.cpp.
     from nbext.backends.embedded import EmbeddedBackend
 
-    return EmbeddedBackend(settings.model_dir, threads=settings.threads)
+    return EmbeddedBackend(settings.model_dir, model=settings.model, threads=settings.threads)

@@ -1,4 +1,8 @@
-"""The default backend: Qwen2.5-Coder-0.5B-Instruct run in-process by llama.cpp.
+"""The default backend: a Qwen2.5-Coder GGUF run in-process by llama.cpp.
+
+Which one is chosen by ``NBEXT_MODEL`` or ``nbext model --use`` from the
+catalogue in :mod:`nbext.backends.models` (Qwen2.5-Coder-0.5B-Instruct unless
+chosen otherwise).
 
 No key and no network. The GGUF's own chat template renders the prompt (tool
 definitions included) and the output is read back into OpenAI's shapes by
@@ -83,7 +87,8 @@ from openai.types.chat.chat_completion_message_function_tool_call import (
 )
 
 from nbext.backends.base import ChatRequest
-from nbext.backends.model_file import MODEL_ID, ensure_model_file
+from nbext.backends.model_file import ensure_model_file
+from nbext.backends.models import CATALOGUE, EmbeddedModel, find_model
 from nbext.backends.tool_calls import (
     CODE_TOOL,
     ParsedCall,
@@ -189,20 +194,23 @@ class _Plan:
 
 
 class EmbeddedBackend:
-    """Chat Completions on the bundled GGUF model."""
+    """Chat Completions on one of the bundled GGUF models."""
 
     def __init__(
         self,
         model_dir: Path,
         *,
+        model: str | None = None,
         context_window: int = DEFAULT_CONTEXT_WINDOW,
         progress: bool = True,
         threads: int | None = None,
     ) -> None:
-        """``threads``: llama.cpp threads for generation and prompt evaluation;
-        ``None`` means every core this process may run on."""
+        """``model``: a catalogue id (:mod:`nbext.backends.models`), ``None``
+        for the default; ``threads``: llama.cpp threads for generation and
+        prompt evaluation, ``None`` means every core this process may run on."""
         if threads is not None and threads < 1:
             raise ValueError(f"threads must be at least 1, not {threads}.")
+        self._model = find_model(model)
         self._model_dir = model_dir
         self._context_window = context_window
         self._progress = progress
@@ -210,7 +218,12 @@ class EmbeddedBackend:
 
     @property
     def default_model(self) -> str:
-        return MODEL_ID
+        return self._model.id
+
+    @property
+    def catalogue_entry(self) -> EmbeddedModel:
+        """The model this backend serves: its file, size, sha256, licence."""
+        return self._model
 
     @property
     def context_window(self) -> int:
@@ -223,15 +236,16 @@ class EmbeddedBackend:
 
     @property
     def description(self) -> str:
-        return f"embedded llama.cpp model {MODEL_ID} (Q4_K_M, in this process)"
+        return f"embedded llama.cpp model {self._model.id} (Q4_K_M, in this process)"
 
     def load(self) -> _LoadedModel:
         """Assemble (first time only) and load the model; later calls are free."""
-        path = ensure_model_file(self._model_dir, progress=self._progress)
+        path = ensure_model_file(self._model_dir, self._model, progress=self._progress)
         return _load(path, self._context_window, self._threads)
 
     def list_models(self) -> list[Model]:
-        return [Model(id=MODEL_ID, object="model", created=self.load().created, owned_by="nbext")]
+        created = self.load().created
+        return [Model(id=self._model.id, object="model", created=created, owned_by="nbext")]
 
     def count_tokens(self, messages: Sequence[Any], tools: Sequence[Any] | None = None) -> int:
         model = self.load()
@@ -281,7 +295,7 @@ class EmbeddedBackend:
             id=completion_id,
             object="chat.completion",
             created=created,
-            model=MODEL_ID,
+            model=self._model.id,
             choices=[
                 Choice(index=0, message=message, finish_reason=finish_reason, logprobs=None)
             ],
@@ -299,7 +313,7 @@ class EmbeddedBackend:
                 id=completion_id,
                 object="chat.completion.chunk",
                 created=created,
-                model=MODEL_ID,
+                model=self._model.id,
                 choices=[
                     ChunkChoice(index=0, delta=delta, finish_reason=finish_reason, logprobs=None)
                 ],
@@ -411,7 +425,7 @@ class EmbeddedBackend:
                 id=completion_id,
                 object="chat.completion.chunk",
                 created=created,
-                model=MODEL_ID,
+                model=self._model.id,
                 choices=[],
                 usage=CompletionUsage(
                     prompt_tokens=plan.prompt_tokens,
@@ -424,10 +438,16 @@ class EmbeddedBackend:
 
     def _check_model_name(self, request: ChatRequest) -> None:
         name = request.get("model")
-        if name and name not in (MODEL_ID, "default"):
+        if name and name not in (self._model.id, "default"):
+            # Another embedded model is served by a server started with it.
+            hint = (
+                f"start the server with NBEXT_MODEL={name} (or run `nbext model --use {name}`)"
+                if name in CATALOGUE
+                else "set NBEXT_BACKEND_URL to use another provider"
+            )
             raise APIError(
                 f"The model '{name}' does not exist on this server. The embedded backend "
-                f"serves '{MODEL_ID}'; set NBEXT_BACKEND_URL to use another provider.",
+                f"serves '{self._model.id}'; {hint}.",
                 status=404,
                 param="model",
                 code="model_not_found",

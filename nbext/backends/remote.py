@@ -26,6 +26,10 @@ _CHARS_PER_TOKEN = 4
 class RemoteBackend:
     """Chat Completions forwarded to ``base_url``."""
 
+    forwards_model_names = True
+    """Model names go to the endpoint as they are (it may serve ``gpt-4o`` itself);
+    only explicit ``NBEXT_MODEL_ALIASES`` entries rename them."""
+
     def __init__(
         self,
         base_url: str,

@@ -55,6 +55,7 @@ class _Call:
     tool_step: RunStep | None = None
     finish_reason: str | None = None
     usage: CompletionUsage | None = None
+    served_by: str | None = None
 
 
 class Runner:
@@ -189,6 +190,7 @@ class Runner:
         call = _Call(record)
         function_names = {t.function.name for t in run.tools if t.type == "function"}
         for chunk in rt.backend.stream(request):
+            call.served_by = chunk.model or call.served_by
             if run.id in rt.cancel_requests:
                 if call.message is not None:  # a cancelled answer keeps the words it had
                     rt.store.update(MESSAGES, steps.with_text(call.message, "".join(call.text)))
@@ -230,6 +232,7 @@ class Runner:
                 "finish_reason": call.finish_reason,
                 "usage": call.usage,
                 "step_ids": step_ids,
+                "served_by": call.served_by,
             }
         )
         call.record = record

@@ -40,12 +40,16 @@ DRILL_MODEL = "nbext-drill-no-such-model"
 """A model name no backend serves: the run fails in the worker, with last_error."""
 DRILL_EXPIRES_IN = 10
 """Long enough for the forced tool call to arrive on a busy machine, short enough to watch."""
-DRILL_MAX_COMPLETION_TOKENS = 256
-"""The smallest budget the API accepts: a long answer is cut short (``incomplete``)."""
-LONG_ANSWER = (
-    "You write very long, detailed answers: at least 1000 words, in many paragraphs, "
-    "whatever the question."
+DRILL_MAX_PROMPT_TOKENS = 256
+"""The smallest prompt budget the API accepts."""
+LONG_INSTRUCTIONS = " ".join(
+    f"Rule {n}: read the question twice, check every fact, and say where it comes from."
+    for n in range(1, 31)
 )
+"""Instructions of about 600 tokens: with the thread they cannot fit 256 prompt
+tokens, so the run ends ``incomplete`` (reason ``max_prompt_tokens``) whatever the
+model would have written. A budget on the *answer* would not do: a small model
+asked for a long answer sometimes ends before any budget the API accepts."""
 
 
 def assistant(
@@ -147,8 +151,8 @@ def _run_params(
     if args.drill == "fail":
         params["model"] = DRILL_MODEL
     elif args.drill == "incomplete":
-        params["max_completion_tokens"] = DRILL_MAX_COMPLETION_TOKENS
-        params["instructions"] = LONG_ANSWER
+        params["max_prompt_tokens"] = DRILL_MAX_PROMPT_TOKENS
+        params["instructions"] = LONG_INSTRUCTIONS
     elif args.drill == "expire":
         params["metadata"] = {EXPIRES_IN_KEY: str(DRILL_EXPIRES_IN)}
         if not functions:

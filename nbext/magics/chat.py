@@ -18,16 +18,25 @@ from IPython.display import display
 from nbext.client import shared_client
 from nbext.config import Settings
 from nbext.magics.failures import MagicError
-from nbext.magics.parsers import ChatArgs
+from nbext.magics.parsers import ChatArgs, cell_message, is_placeholder
 from nbext.widgets.chat_view import ChatFigures, StreamingMarkdown, markdown_bundle
+from nbext.widgets.notice import show_note
 
 UsageRows = dict[str, list[dict[str, Any]]]
 """``--history`` name -> one ``{"label", "prompt_tokens", "completion_tokens"}`` per call."""
 
 
-def chat(shell: InteractiveShell, args: ChatArgs, prompt: str, meters: UsageRows) -> None:
-    """Send ``prompt`` (with the history, if any) and show the answer and its figures."""
+def chat(shell: InteractiveShell, args: ChatArgs, text: str, meters: UsageRows) -> None:
+    """Send the cell's ``text`` (with the history, if any) and show the answer and its figures.
+
+    A cell holding only ``...`` (an exercise's skeleton) sends nothing and says
+    so; its ``--history`` list is still made, so a check cell can read it.
+    """
     history = _history(shell, args.history)
+    if is_placeholder(text):
+        show_note("Nothing sent: write your message in place of the `...`, then run the cell.")
+        return
+    prompt = cell_message("%%chat", text)
     messages = list(history)
     if args.system and not any(m.get("role") == "system" for m in messages):
         messages.insert(0, {"role": "system", "content": args.system})

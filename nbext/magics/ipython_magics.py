@@ -50,10 +50,9 @@ class NbextMagics(Magics):
             # Called right here in the magic, so that depth=2 is the frame that ran the
             # cell: ``{name}`` sees the learner's variables (in every magic alike).
             text = self.shell.var_expand(cell.strip(), depth=2)
-            prompt = parsers.cell_message("%%chat", text)
             from nbext.magics.chat import chat
 
-            chat(self.shell, args, prompt, self.meters)
+            chat(self.shell, args, text, self.meters)
 
     @parsers.documented(parsers.NBEXT)
     @line_magic

@@ -186,6 +186,11 @@ def cell_message(magic: str, text: str) -> str:
     return text
 
 
+def is_placeholder(text: str) -> bool:
+    """The cell holds only ``...``: an exercise's skeleton, not a message to send."""
+    return text.strip() in ("...", "…")
+
+
 def names(text: str | None) -> tuple[str, ...]:
     """``f, g`` -> ``("f", "g")``: a comma-separated flag value."""
     return tuple(p.strip() for p in (text or "").split(",") if p.strip())

@@ -181,6 +181,8 @@ def fill_inspectors(
         for message in messages:
             if message.get("run_id") == run.id:
                 thread.upsert(message)
+        shown = {m.get("id") for m in thread.messages}
+        thread.earlier = sum(1 for m in messages if m.get("id") not in shown)
     return messages
 
 

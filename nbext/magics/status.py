@@ -43,6 +43,8 @@ def show_status() -> None:
     }
     if facts.get("threads"):
         rows["threads"] = str(facts["threads"])
+    if facts.get("model_aliases"):
+        rows["model names"] = str(facts["model_aliases"])
     rows["doctor"] = last_summary(settings)  # the last `nbext doctor` verdict; runs no check
     display(status_bundle(rows), raw=True)
 

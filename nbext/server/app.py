@@ -27,6 +27,7 @@ from nbext.api.files.service import DEFAULT_MAX_FILE_BYTES
 from nbext.api.routers import ROUTERS
 from nbext.api.services import build_services
 from nbext.backends import backend_from_settings
+from nbext.backends.aliases import ModelAliases, with_aliases
 from nbext.backends.base import ChatBackend
 from nbext.config import Settings
 from nbext.server.auth import require_owner
@@ -53,6 +54,7 @@ def build_app(
         api_keys=api_keys,
         local_key=local_key,
         home=settings.home,
+        model_aliases=ModelAliases.parse(settings.model_aliases),
     )
 
 
@@ -65,6 +67,7 @@ def create_app(
     home: Path | None = None,
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
     code_limits: Limits | None = None,
+    model_aliases: ModelAliases | None = None,
 ) -> FastAPI:
     """Build the server; ``api_keys`` empty means a single local user.
 
@@ -76,8 +79,10 @@ def create_app(
     connection, which the server's threads cannot use at once safely).
     ``home`` is the data directory (``NBEXT_HOME``); ``None`` means a temporary
     one. ``max_file_bytes`` caps uploads; ``code_limits`` are code_interpreter's
-    per-kernel limits (time, memory, processes).
+    per-kernel limits (time, memory, processes). ``model_aliases`` says which
+    OpenAI model names the backend's model serves (``None``: the default table).
     """
+    backend = with_aliases(backend, model_aliases)
     scratch = None if home is not None else Path(tempfile.mkdtemp(prefix="nbext-data-"))
     data_dir = Path(home) if home is not None else scratch
     assert data_dir is not None

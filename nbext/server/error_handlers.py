@@ -36,6 +36,9 @@ def _validation_message(error: RequestValidationError) -> APIError:
     return APIError(message, status=400, param=param)
 
 
+_FASTAPI_BODY_ERROR = "There was an error parsing the body"
+
+
 def install_error_handlers(app: FastAPI) -> None:
     async def on_api_error(_: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, APIError)
@@ -49,6 +52,12 @@ def install_error_handlers(app: FastAPI) -> None:
         assert isinstance(error, HTTPException)
         if error.status_code == 404:
             message = f"Invalid URL ({request.method} {request.url.path})"
+        elif error.detail == _FASTAPI_BODY_ERROR:
+            # FastAPI's words when the body is not UTF-8 or nested past the parser's stack.
+            message = (
+                "We could not parse the JSON body of your request: it must be a JSON object "
+                "in UTF-8 text, not nested too deeply."
+            )
         else:
             message = str(error.detail)
         kind = "invalid_request_error" if error.status_code < 500 else "server_error"

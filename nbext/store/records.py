@@ -57,6 +57,9 @@ class RunPrompt(BaseModel):
     created_at: int
     index: int  # 0 for the run's first model call
     request: dict[str, Any]
+    served_by: str | None = None
+    """The model that answered (the completion's ``model``): the backend's own id when
+    ``request["model"]`` is an alias such as ``gpt-4o`` (:mod:`nbext.backends.aliases`)."""
     response: dict[str, Any] | None = None  # the assistant message, in Chat Completions form
     finish_reason: str | None = None
     usage: CompletionUsage | None = None

@@ -41,7 +41,12 @@ class PromptView(StateView):
         if not self.prompts:
             return ""
         sizes = [len((p.get("request") or {}).get("messages") or []) for p in self.prompts]
-        return f"prompts: {len(self.prompts)} calls sending {sizes} messages"
+        line = f"prompts: {plural(len(self.prompts), 'call')} sending {sizes} messages"
+        asked = {str((p.get("request") or {}).get("model")) for p in self.prompts}
+        served = {str(p.get("served_by")) for p in self.prompts if p.get("served_by")}
+        if served and served != asked:
+            line += f" ({', '.join(sorted(asked))} → {', '.join(sorted(served))})"
+        return line
 
     def _call(self, record: dict[str, Any]) -> str:
         request = record.get("request") or {}
@@ -58,6 +63,13 @@ class PromptView(StateView):
             + pre(json.dumps(settings, indent=1), "nbext-request-settings")
         )
         response = record.get("response")
+        served_by = record.get("served_by")
+        if served_by and served_by != request.get("model"):
+            # An OpenAI name (gpt-4o) served by the backend's model: say which.
+            left += (
+                f'<div class="nbext-served-by">model <code>{esc(str(request.get("model")))}'
+                f"</code> → served by <code>{esc(served_by)}</code></div>"
+            )
         if response:
             left += "<div><b>→ the model answered</b></div>" + _message(response)
         right = (

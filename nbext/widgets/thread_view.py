@@ -11,18 +11,21 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from traitlets import Dict, List, Unicode
+from traitlets import Dict, Int, List, Unicode
 
 from nbext.widgets.base import StateView, upserted
 from nbext.widgets.html_kit import BOX, GREY, ROLE_COLOURS, badge, esc, plural
 
 
 class ThreadView(StateView):
-    """Model: ``messages`` (Message objects as JSON, oldest first), ``file_names``
-    (file id -> name) and ``images`` (file id -> data URI, fetched by the magic)."""
+    """Model: ``messages`` (Message objects as JSON, oldest first), ``earlier``
+    (how many older messages the thread holds that are not shown: a run's view
+    shows its own turn only), ``file_names`` (file id -> name) and ``images``
+    (file id -> data URI, fetched by the magic)."""
 
     title = Unicode("").tag(state=True)
     messages = List(Dict()).tag(state=True)
+    earlier = Int(0).tag(state=True)
     file_names = Dict().tag(state=True)
     images = Dict().tag(state=True)
 
@@ -41,7 +44,10 @@ class ThreadView(StateView):
         roles = Counter(str(m.get("role", "?")) for m in self.messages)
         counts = ", ".join(f"{n} {role}" for role, n in roles.items())
         head = f"{self.title}: " if self.title else ""
-        return f"{head}{plural(len(self.messages), 'message')} ({counts})"
+        if not self.earlier:
+            return f"{head}{plural(len(self.messages), 'message')} ({counts})"
+        total = len(self.messages) + self.earlier
+        return f"{head}{plural(total, 'message')} ({self.earlier} earlier; this turn: {counts})"
 
     def _message(self, message: dict[str, Any]) -> str:
         role = str(message.get("role", "?"))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from nbext.api.services import AssistantsService
@@ -94,22 +92,22 @@ def test_token_counts_are_cached_so_long_threads_start_cheaply(small):
     service, backend = small
     assistant = service.assistants.create(OWNER, {"model": "scripted"})
 
-    def start(count: int) -> tuple[int, float]:
+    def start(count: int) -> int:
         messages = [{"role": "user", "content": f"m{i} {TEXT}"} for i in range(count)]
         thread = service.threads.create(OWNER, {"messages": messages})
         backend.script(Reply(text="ok"))
-        counted, started = backend.counted_messages, time.perf_counter()
+        counted = backend.counted_messages
         run = wait_run(
             service, service.runs.create(OWNER, thread.id, {"assistant_id": assistant.id})
         )
         assert run.status == "completed"
-        return backend.counted_messages - counted, time.perf_counter() - started
+        return backend.counted_messages - counted
 
-    short_counted, short_time = start(10)
-    long_counted, long_time = start(10_000)
+    short_counted = start(10)
+    long_counted = start(10_000)
     # Tokenizer work is bounded by what fits in the window, not by the thread's length.
+    # (Counted calls, not seconds: a timing is no pass/fail test on a shared machine.)
     assert long_counted <= 2 * short_counted
-    assert long_time < 2 * short_time + 0.5  # generous: the machine is shared
 
 
 def test_selection_unit():

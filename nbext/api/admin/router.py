@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from nbext import __version__
 from nbext.api.admin.protocol import BackendChoice
 from nbext.backends import backend_from_settings
+from nbext.backends.aliases import AliasedBackend, ModelAliases, with_aliases
 from nbext.backends.base import ChatBackend
 from nbext.config import Settings
 from nbext.errors import APIError
@@ -38,6 +39,8 @@ def status(backend: ChatBackend) -> dict[str, Any]:
     threads = getattr(backend, "threads", None)
     if threads is not None:
         facts["threads"] = threads
+    if isinstance(backend, AliasedBackend):
+        facts["model_aliases"] = backend.describe_aliases()
     return facts
 
 
@@ -57,7 +60,7 @@ async def put_backend(request: Request, choice: BackendChoice) -> dict[str, Any]
         )
     settings = Settings.from_env()
     if choice.target == "embedded":
-        chosen = replace(settings, backend_url=None)
+        chosen = settings.embedded()
     else:
         chosen = replace(
             settings,
@@ -65,7 +68,9 @@ async def put_backend(request: Request, choice: BackendChoice) -> dict[str, Any]
             backend_key=choice.key or settings.backend_key,
             model=choice.model or settings.model,
         )
-    backend = backend_from_settings(chosen)
+    backend = with_aliases(
+        backend_from_settings(chosen), ModelAliases.parse(settings.model_aliases)
+    )
     # Fail here, with the reason, rather than on the next call.
     await run_in_threadpool(backend.list_models)
     request.app.state.backend = backend

