@@ -15,8 +15,10 @@ from nbext.backends import backend_from_settings
 from nbext.backends.embedded import EmbeddedBackend
 from nbext.backends.model_file import MODEL_ID, ensure_model_file
 from nbext.backends.models import DEFAULT_MODEL
+from nbext.backends.tool_grammar import NoCallOpening
 from nbext.config import Settings
 from nbext.errors import APIError
+from nbext.tools.registry import BUILTIN_DEFINITIONS
 
 OPEN_QUESTIONS = (
     "Invent a name for a cat. Reply with the name only.",
@@ -100,6 +102,67 @@ def test_tool_choice_none_never_calls(embedded: EmbeddedBackend, weather_tool: d
         }
     )
     assert completion.choices[0].message.tool_calls is None
+
+
+def test_no_call_opens_before_the_first_visible_character(embedded: EmbeddedBackend) -> None:
+    llm = embedded.load().llm
+    prompt = llm.tokenize(b"<|im_start|>assistant\n", add_bos=False, special=True)
+
+    def barred(sampled: list[int], *, answer_blank: bool) -> set[int]:
+        processor = NoCallOpening(llm, len(prompt), answer_blank=answer_blank)
+        scores = processor(np.array(prompt + sampled, dtype=np.intc), np.zeros(llm.n_vocab()))
+        return set(np.flatnonzero(np.isneginf(scores)).tolist())
+
+    def token(text: str) -> int:
+        (only,) = llm.tokenize(text.encode(), add_bos=False, special=True)
+        return only
+
+    openers = {token(t) for t in ("{", " {", "[", " [", "```", "<tool_call>")}
+    words = {token(t) for t in ("The", " The", "1", "Sure")}
+    blank = barred([], answer_blank=True)
+    assert openers <= blank and not words & blank and llm.token_eos() in blank
+    assert llm.token_eos() not in barred([], answer_blank=False)
+    assert openers <= barred([token("\n")], answer_blank=True)  # whitespace shows nothing
+    assert barred([token("Sure")], answer_blank=True) == set()
+
+
+def test_after_a_good_tool_result_the_answer_reads_it(embedded: EmbeddedBackend) -> None:
+    question = "Compute 2**10 with Python and tell me the result."
+    completion = embedded.create(
+        {
+            "model": MODEL_ID,
+            "messages": [
+                {"role": "user", "content": question},
+                {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [
+                        {
+                            "id": "call_1",
+                            "type": "function",
+                            "function": {
+                                "name": "code_interpreter",
+                                "arguments": json.dumps({"code": "print(2**10)"}),
+                            },
+                        }
+                    ],
+                },
+                {
+                    "role": "tool",
+                    "tool_call_id": "call_1",
+                    "content": f"The code printed:\n1024\n\nQuestion: {question}\n"
+                    "Answer in one sentence.",
+                },
+            ],
+            "tools": [BUILTIN_DEFINITIONS["code_interpreter"]],
+            "temperature": 0,
+            "max_tokens": 60,
+        }  # type: ignore[typeddict-item]
+    )
+    message = completion.choices[0].message
+    assert message.tool_calls is None
+    assert "1024" in (message.content or "")
+    assert not (message.content or "").lstrip().startswith(("{", "[", "`", "<"))
 
 
 def test_json_schema_response_format_is_obeyed(embedded: EmbeddedBackend) -> None:

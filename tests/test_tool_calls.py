@@ -3,8 +3,23 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
-from nbext.backends.tool_calls import ToolCallExtractor, arguments_as_objects
+import pytest
+
+from nbext.backends.tool_calls import (
+    ToolCallExtractor,
+    arguments_as_objects,
+    single_string_parameters,
+)
+from nbext.backends.tool_grammar import (
+    AUTO_TOOLS_NOTE,
+    QWEN_DEFAULT_SYSTEM,
+    call_grammar,
+    call_prefix,
+    tools_named,
+    with_tools_note,
+)
 
 NAMES = ["get_weather"]
 
@@ -42,10 +57,10 @@ def test_ordinary_code_block_is_shown_unchanged() -> None:
     assert extractor.calls == []
 
 
-def test_unknown_function_name_is_text() -> None:
-    output = '<tool_call>{"name": "rm_rf", "arguments": {}}</tool_call>'
+def test_a_tag_around_no_call_to_a_listed_tool_is_never_shown() -> None:
+    output = 'Sure.<tool_call>{"name": "rm_rf", "arguments": {}}</tool_call>'
     shown, extractor = feed_in_pieces(output, 5)
-    assert shown == output
+    assert shown == "Sure."
     assert extractor.calls == []
 
 
@@ -67,6 +82,63 @@ def test_several_calls_get_distinct_ids() -> None:
     assert len({c.id for c in extractor.calls}) == 2
 
 
+@pytest.mark.parametrize(
+    "call",
+    [
+        '{"name": "cat joke", "arguments": {}}',
+        '[{"name": "tell_joke", "parameters": {"topic": "cats"}}]',
+        "```json\n{'tool': 'search the web', 'args': {}}\n```",
+    ],
+)
+def test_a_call_to_a_tool_not_offered_is_a_call_start_never_shown(call: str) -> None:
+    for size in (1, 4, len(call)):
+        extractor = ToolCallExtractor(NAMES)
+        output = f"Sure! {call} Done."
+        shown = "".join(extractor.feed(output[i : i + size]) for i in range(0, len(output), size))
+        assert extractor.started is not None and extractor.started.unlisted
+        assert extractor.started.offset == len("Sure! ")
+        assert shown + extractor.finish() == "Sure!  Done."
+        assert extractor.calls == []
+
+
+def test_json_with_a_name_but_no_arguments_is_text() -> None:
+    output = 'Here: {"name": "Alice", "age": 30} and [{"name": "Bob"}].'
+    shown, extractor = feed_in_pieces(output, 3)
+    assert shown == output
+    assert extractor.started is None
+
+
+CODE_FIX = (
+    "The error is that `fib` is not defined. Here is the fix:\n\n"
+    "```python\ndef fib(n):\n    return n if n < 2 else fib(n - 1) + fib(n - 2)\n\n"
+    "print([fib(i) for i in range(20)])\n```\n\nThis prints the numbers."
+)
+
+
+@pytest.mark.parametrize("size", [1, 5, len(CODE_FIX)])
+def test_a_python_block_is_a_call_to_the_code_tool_with_the_words_before_it_shown(
+    size: int,
+) -> None:
+    extractor = ToolCallExtractor(
+        ["code_interpreter"], {"code_interpreter": "code"}, code_tool="code_interpreter"
+    )
+    shown = "".join(extractor.feed(CODE_FIX[i : i + size]) for i in range(0, len(CODE_FIX), size))
+    started = extractor.started
+    assert started is not None and started.code and started.name == "code_interpreter"
+    assert shown + extractor.finish() == CODE_FIX[: started.offset]
+    assert CODE_FIX[: started.offset].endswith("Here is the fix:\n\n")
+    (call,) = extractor.calls
+    assert call.name == "code_interpreter"
+    code = json.loads(call.arguments)["code"]
+    assert code.startswith("def fib(n):") and code.endswith("print([fib(i) for i in range(20)])")
+
+
+def test_a_python_block_is_text_when_the_code_tool_may_not_be_called() -> None:
+    extractor = ToolCallExtractor(["code_interpreter"], {"code_interpreter": "code"})
+    assert extractor.feed(CODE_FIX) + extractor.finish() == CODE_FIX
+    assert extractor.calls == [] and extractor.started is None
+
+
 def test_arguments_are_parsed_for_the_template_without_touching_the_input() -> None:
     message = {
         "role": "assistant",
@@ -77,3 +149,123 @@ def test_arguments_are_parsed_for_the_template_without_touching_the_input() -> N
     converted = arguments_as_objects([message])
     assert converted[0]["tool_calls"][0]["function"]["arguments"] == {"x": 1}
     assert message["tool_calls"][0]["function"]["arguments"] == '{"x": 1}'
+
+
+# -- the grammar's helpers -------------------------------------------------------------------
+
+CODE_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "code_interpreter",
+        "parameters": {
+            "type": "object",
+            "properties": {"code": {"type": "string"}},
+            "required": ["code"],
+        },
+    },
+}
+FILE_SEARCH_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "file_search",
+        "parameters": {
+            "type": "object",
+            "properties": {"query": {"type": "string"}},
+            "required": ["query"],
+        },
+    },
+}
+QUIZ_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "display_quiz",
+        "parameters": {
+            "type": "object",
+            "properties": {"title": {"type": "string"}, "questions": {"type": "array"}},
+        },
+    },
+}
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}},
+            "required": ["city"],
+        },
+    },
+}
+
+
+def test_call_grammar_admits_only_the_listed_tools_and_is_built_once() -> None:
+    grammar = call_grammar([CODE_TOOL, WEATHER_TOOL])
+    assert call_grammar([dict(CODE_TOOL), dict(WEATHER_TOOL)]) is grammar
+    assert '\\"code_interpreter\\"' in grammar._grammar
+    assert '\\"get_weather\\"' in grammar._grammar
+    only_weather = call_grammar(tools_named([CODE_TOOL, WEATHER_TOOL], "get_weather"))
+    assert "code_interpreter" not in only_weather._grammar
+    assert tools_named([CODE_TOOL, WEATHER_TOOL], None) == [CODE_TOOL, WEATHER_TOOL]
+
+
+def test_the_grammar_takes_over_after_the_words_before_the_call() -> None:
+    assert call_prefix("") == "<tool_call>\n"
+    assert call_prefix("Let me run it.") == "Let me run it.\n<tool_call>\n"
+    assert call_prefix("Let me run it.\n") == "Let me run it.\n<tool_call>\n"
+
+
+def test_the_tools_note_follows_the_instructions_or_qwens_default() -> None:
+    ask = {"role": "user", "content": "Hi"}
+    with_system = with_tools_note([{"role": "system", "content": "Be brief."}, ask])
+    assert with_system == [{"role": "system", "content": f"Be brief.\n\n{AUTO_TOOLS_NOTE}"}, ask]
+    without = with_tools_note([ask])
+    assert without[0]["content"] == f"{QWEN_DEFAULT_SYSTEM}\n\n{AUTO_TOOLS_NOTE}"
+    assert without[1:] == [ask]
+
+
+def test_a_one_string_tool_takes_its_argument_bare() -> None:
+    assert single_string_parameters([CODE_TOOL, WEATHER_TOOL]) == {
+        "code_interpreter": "code",
+        "get_weather": "city",
+    }
+    extractor = ToolCallExtractor(["code_interpreter"], {"code_interpreter": "code"})
+    shown = extractor.feed("<tool_call>\nprint(2**10)\n</tool_call>") + extractor.finish()
+    assert shown == ""
+    assert json.loads(extractor.calls[0].arguments) == {"code": "print(2**10)"}
+
+
+# -- real outputs of the embedded model ------------------------------------------------------
+
+SHAPES = json.loads((Path(__file__).parent / "data" / "tool_call_shapes.json").read_text())
+"""Raw outputs of Qwen2.5-Coder-0.5B-Instruct on tool prompts under ``tool_choice: "auto"``
+(``benchmarks/tool_shapes.py --raw``, temperature 0 and 1.0), with what the user must see
+and the calls they hold. ``call_starts`` is where the backend's grammar takes over."""
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=[s["source"] for s in SHAPES])
+@pytest.mark.parametrize("piece", [1, 7, 10_000])
+def test_real_output_shapes(shape: dict, piece: int) -> None:
+    tools = [CODE_TOOL, FILE_SEARCH_TOOL, WEATHER_TOOL, QUIZ_TOOL]
+    offered = [t for t in tools if t["function"]["name"] in shape["tools"]]
+    extractor = ToolCallExtractor(shape["tools"], single_string_parameters(offered))
+    output = shape["output"]
+    shown = "".join(extractor.feed(output[i : i + piece]) for i in range(0, len(output), piece))
+    started = extractor.started
+    shown += extractor.finish()
+    assert shown == shape["shown"]
+    calls = [{"name": c.name, "arguments": json.loads(c.arguments)} for c in extractor.calls]
+    assert calls == shape["calls"]
+    starts = shape["call_starts"]
+    if starts is None:
+        assert started is None
+    else:
+        assert started is not None and started.offset == starts["offset"]
+        assert started.name == starts["name"]
+        assert output[: started.offset] == shape["shown"]  # nothing of the call was shown
+
+
+def test_ordinary_text_is_shown_at_once() -> None:
+    extractor = ToolCallExtractor(["code_interpreter"], {"code_interpreter": "code"})
+    assert extractor.feed("The answer") == "The answer"
+    assert extractor.feed(" is 1024 {") == " is 1024 "  # a brace may open a call: held
+    assert extractor.feed("and more}.") == "{and more}."

@@ -2,14 +2,17 @@
 
 Everything goes through the real ``openai`` client to a real server on the
 embedded model, and raw responses are checked against OpenAI's published
-OpenAPI description. Runs force their tool with ``tool_choice`` so the small
-model's first move is deterministic; what it writes after the tool's result
-is model text and is checked only loosely.
+OpenAPI description. Most runs force their tool with ``tool_choice`` so the
+small model's first move is deterministic; the last tests leave it at ``auto``
+on clear-cut prompts at temperature 0, where the model chooses. What it writes
+after the tool's result is model text and is checked only loosely.
 """
 
 from __future__ import annotations
 
+import json
 import math
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -400,3 +403,124 @@ def test_limits_fail_the_step_and_keep_the_thread(
     assert after.status == "completed", after.last_error
     step = sdk.beta.threads.runs.steps.list(after.id, thread_id=thread.id, order="asc").data[0]
     assert step.step_details.tool_calls[0].code_interpreter.outputs[0].logs == "still alive\n"
+
+
+# -- tools the model chooses (tool_choice left at auto) -------------------------------------
+
+CALL_IN_TEXT = re.compile(
+    r"<tool_call>|[\"']?(?:name|function)[\"']?\s*:\s*[\"']?"
+    r"(?:code_interpreter|file_search|display_quiz)"
+)
+"""Tool-call JSON written into a message instead of called."""
+QUIZ_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "display_quiz",
+        "description": "Show the student a quiz and return the student's answers.",
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "title": {"type": "string"},
+                "questions": {"type": "array", "items": {"type": "string"}},
+            },
+            "required": ["title", "questions"],
+        },
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def librarian(sdk: openai.OpenAI) -> Assistant:
+    handbook = sdk.files.create(file=(DATA / "handbook.md").open("rb"), purpose="assistants")
+    store = sdk.vector_stores.create(name="Handbook", file_ids=[handbook.id])
+    sdk.vector_stores.files.poll(handbook.id, vector_store_id=store.id, poll_interval_ms=100)
+    return sdk.beta.assistants.create(
+        model=MODEL_ID,
+        instructions="Answer questions about the company handbook. Be brief.",
+        tools=[{"type": "file_search"}],
+        tool_resources={"file_search": {"vector_store_ids": [store.id]}},
+        temperature=0,
+    )
+
+
+def ask_unforced(sdk: openai.OpenAI, assistant: Assistant, prompt: str):
+    """A run with tool_choice left at its default, auto: the model decides."""
+    return sdk.beta.threads.create_and_run_poll(
+        assistant_id=assistant.id,
+        thread={"messages": [{"role": "user", "content": prompt}]},
+        poll_interval_ms=100,
+    )
+
+
+def tool_calls_of(sdk: openai.OpenAI, run) -> list:
+    steps = sdk.beta.threads.runs.steps.list(run.id, thread_id=run.thread_id, order="asc").data
+    return [c for s in steps if s.type == "tool_calls" for c in s.step_details.tool_calls]
+
+
+def test_model_chooses_code_interpreter(sdk: openai.OpenAI, coder: Assistant) -> None:
+    run = ask_unforced(sdk, coder, "Compute 2**10 with Python and tell me the result.")
+    assert run.status == "completed", run.last_error
+    calls = tool_calls_of(sdk, run)
+    assert calls and calls[0].type == "code_interpreter"
+    logs = [o.logs for c in calls for o in c.code_interpreter.outputs if o.type == "logs"]
+    assert any("1024" in text for text in logs)
+    answer = sdk.beta.threads.messages.list(run.thread_id, run_id=run.id).data[0]
+    assert "1024" in answer.content[0].text.value
+
+
+def test_model_chooses_file_search(sdk: openai.OpenAI, librarian: Assistant) -> None:
+    # Asked "What does the handbook say about dogs?", the 0.5B model answers from
+    # nothing at temperature 0; asked to search, it calls file_search.
+    run = ask_unforced(sdk, librarian, "Search the handbook for what it says about dogs.")
+    assert run.status == "completed", run.last_error
+    calls = tool_calls_of(sdk, run)
+    assert calls and calls[0].type == "file_search" and calls[0].file_search.results
+    answer = sdk.beta.threads.messages.list(run.thread_id, run_id=run.id).data[0]
+    assert "Wednesday" in answer.content[0].text.value
+
+
+def test_model_chooses_a_function(sdk: openai.OpenAI, weather_tool: dict) -> None:
+    forecaster = sdk.beta.assistants.create(model=MODEL_ID, tools=[weather_tool], temperature=0)
+    run = ask_unforced(sdk, forecaster, "What's the weather in Paris right now?")
+    assert run.status == "requires_action"
+    (call,) = run.required_action.submit_tool_outputs.tool_calls
+    assert call.function.name == "get_weather"
+    assert json.loads(call.function.arguments) == {"city": "Paris"}
+    sdk.beta.threads.runs.cancel(run.id, thread_id=run.thread_id)
+
+
+def test_no_message_ever_holds_a_tool_call(
+    sdk: openai.OpenAI, coder: Assistant, librarian: Assistant
+) -> None:
+    tutor = sdk.beta.assistants.create(
+        model=MODEL_ID,
+        instructions="You are a Python tutor.",
+        tools=[QUIZ_TOOL, {"type": "code_interpreter"}],
+        temperature=0,
+    )
+    asked = [
+        (coder, "Compute 2**10 with Python and tell me the result."),
+        (coder, "Generate the first 20 fibbonaci numbers with code."),
+        (coder, "Hi! Who are you?"),
+        (librarian, "How many vacation days do employees get?"),
+        (tutor, "Make a quiz with 2 questions about Python basics and show it to me."),
+        (tutor, "What is the sum of the squares of the integers from 1 to 100? Use Python."),
+    ]
+    texts: list[str] = []
+    for assistant, prompt in asked:
+        run = ask_unforced(sdk, assistant, prompt)
+        while run.status == "requires_action":  # the client's functions answer
+            outputs = [
+                {"tool_call_id": call.id, "output": '{"answers": ["a", "b"]}'}
+                for call in run.required_action.submit_tool_outputs.tool_calls
+            ]
+            run = sdk.beta.threads.runs.submit_tool_outputs_and_poll(
+                run_id=run.id, thread_id=run.thread_id, tool_outputs=outputs
+            )
+        assert run.status == "completed", (prompt, run.last_error)
+        for message in sdk.beta.threads.messages.list(run.thread_id).data:
+            if message.role == "assistant":
+                texts += [b.text.value for b in message.content if b.type == "text"]
+    assert texts
+    leaked = [text for text in texts if CALL_IN_TEXT.search(text)]
+    assert leaked == []

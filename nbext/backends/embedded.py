@@ -6,9 +6,17 @@ chosen otherwise).
 
 No key and no network. The GGUF's own chat template renders the prompt (tool
 definitions included) and the output is read back into OpenAI's shapes by
-:mod:`nbext.backends.tool_calls`. Forced tool calls and JSON output use
-llama.cpp's grammar-constrained decoding, so they are valid by construction
-rather than by the small model's good will.
+:mod:`nbext.backends.tool_calls`. Tool calls and JSON output use llama.cpp's
+grammar-constrained decoding, so they are valid by construction rather than by
+the small model's good will: a forced call from its first token, a call the
+model chose under ``auto`` from the moment it begins (see
+:mod:`nbext.backends.tool_grammar`). A call that may not be made (a tool not
+offered, tools not allowed, a call whose result the conversation already
+holds) is rewound and the answer sampled again from where it began, with no
+call opening before its first visible character. An answer to tool results
+that show no error has that bar from its start: the small model would otherwise
+echo its call instead of reading them. A fenced python block is a call to
+``code_interpreter`` when that tool may be called.
 
 Repeatability. The same request with the same ``seed`` (or at temperature 0)
 gives the same text, whatever ran before it. Two things stood in the way in
@@ -49,7 +57,9 @@ import os
 os.environ.setdefault("GOMP_SPINCOUNT", "1000")
 
 import functools
+import itertools
 import json
+import re
 import secrets
 import threading
 import time
@@ -79,7 +89,21 @@ from openai.types.chat.chat_completion_message_function_tool_call import (
 from nbext.backends.base import ChatRequest
 from nbext.backends.model_file import ensure_model_file
 from nbext.backends.models import CATALOGUE, EmbeddedModel, find_model
-from nbext.backends.tool_calls import ParsedCall, ToolCallExtractor, arguments_as_objects
+from nbext.backends.tool_calls import (
+    CODE_TOOL,
+    ParsedCall,
+    ToolCallExtractor,
+    arguments_as_objects,
+    single_string_parameters,
+)
+from nbext.backends.tool_grammar import (
+    CALL_OPENING,
+    NoCallOpening,
+    call_grammar,
+    call_prefix,
+    tools_named,
+    with_tools_note,
+)
 from nbext.errors import APIError, invalid
 
 DEFAULT_CONTEXT_WINDOW = 32_768
@@ -87,7 +111,6 @@ DEFAULT_MAX_TOKENS = 1024
 """Cap on an answer when the request sets none: a 0.5B model at temperature 0
 can repeat itself until the context is full, which would hold the model for
 minutes. A request's own ``max_tokens`` / ``max_completion_tokens`` wins."""
-_FORCED_CALL_PREFIX = "<tool_call>\n"
 _EMPTY_TURN = {"role": "user", "content": ""}
 _EMPTY_TURN_TEXT = "<|im_start|>user\n<|im_end|>\n"
 _N_BATCH = 128
@@ -97,6 +120,11 @@ shapes would have kept (see the module doc). llama-cpp-python's default is 512;
 measured here, a fresh 1,500-token prompt took as long with 128 (median 38.0 s
 vs 37.7 s on one thread of a busy 2-core VM), while repeating it re-evaluated
 109 tokens instead of 493."""
+_MAX_REWINDS = 3
+"""Times one answer is rewound to where the model began a call it may not make and
+sampled again from there; after that the answer ends where the call began."""
+_ERROR_IN_RESULT = re.compile(r"Traceback|\b[A-Z]\w*(?:Error|Exception)\b|\bfailed\b")
+"""What a tool result reporting an error says (a Python traceback, "The code failed")."""
 _SEED_SPACE = 0xFFFFFFFF
 """llama.cpp seeds are uint32 and ``0xFFFFFFFF`` (LLAMA_DEFAULT_SEED) means
 "pick a random seed": request seeds are folded into ``[0, 0xFFFFFFFE]``."""
@@ -154,7 +182,12 @@ class _Plan:
     tokens: list[int]
     """``prompt + prefix`` as tokens: what llama.cpp evaluates."""
     grammar: LlamaGrammar | None
-    tool_names: tuple[str, ...]
+    tools: list[Any]
+    """The function tools the answer may call (none under ``tool_choice: "none"``)."""
+    watched: list[Any]
+    """The request's function tools, whose calls are looked for in the output even
+    under ``tool_choice: "none"``: there a call the model writes anyway ends the
+    answer, and is never shown as text."""
     forced_call: bool
     max_tokens: int
     sampling: dict[str, Any]
@@ -289,36 +322,86 @@ class EmbeddedBackend:
         with model.lock:
             plan = self._plan(model, request)
             yield chunk(ChoiceDelta(role="assistant", content=""))
-            extractor = ToolCallExtractor(plan.tool_names) if plan.tool_names else None
-            generated: list[str] = []
-            finish_reason = "stop"
-            # generate() keeps the longest prefix of llm.input_ids[:n_tokens]
-            # that the prompt shares: cutting n_tokens down to a batch boundary
-            # makes it evaluate the rest in a fresh evaluation's batches.
-            model.llm.n_tokens = _reusable_prefix(model, plan.tokens)
-            model.whole_batches = len(plan.tokens) // model.llm.n_batch * model.llm.n_batch
-            pieces = model.llm.create_completion(
-                prompt=plan.tokens,
-                max_tokens=plan.max_tokens,
-                grammar=plan.grammar,
-                stream=True,
-                **plan.sampling,
-            )
-            for piece in pieces:
-                choice = piece["choices"][0]
-                text = choice["text"]
-                generated.append(text)
-                if choice.get("finish_reason") == "length":
-                    finish_reason = "length"
-                if plan.forced_call:
+            settled = ""  # answer text shown already, which the next attempt continues
+            # Right after tool results the small model tends to echo its call instead
+            # of reading them: its answer starts with words (a call may follow them).
+            # Not after an error, where a corrected call at once is the right move.
+            bar_opening = _after_good_tool_results(request) and not plan.forced_call
+            rewinds = 0
+            while True:
+                extractor = self._extractor(plan)
+                prompt = plan.tokens + (self._tokenize(model, settled) if settled else [])
+                generated: list[str] = []
+                finish_reason = "stop"
+                # generate() keeps the longest prefix of llm.input_ids[:n_tokens]
+                # that the prompt shares: cutting n_tokens down to a batch boundary
+                # makes it evaluate the rest in a fresh evaluation's batches.
+                model.llm.n_tokens = _reusable_prefix(model, prompt)
+                model.whole_batches = len(prompt) // model.llm.n_batch * model.llm.n_batch
+                barring = (
+                    [NoCallOpening(model.llm, len(prompt), answer_blank=not settled.strip())]
+                    if bar_opening
+                    else None
+                )
+                pieces = model.llm.create_completion(
+                    prompt=prompt,
+                    max_tokens=max(plan.max_tokens - (len(prompt) - len(plan.tokens)), 1),
+                    grammar=plan.grammar,
+                    stream=True,
+                    logits_processor=barring,  # type: ignore[arg-type]
+                    **plan.sampling,
+                )
+                for piece in pieces:
+                    choice = piece["choices"][0]
+                    text = choice["text"]
+                    generated.append(text)
+                    if choice.get("finish_reason") == "length":
+                        finish_reason = "length"
+                    if plan.forced_call:
+                        continue
+                    visible = extractor.feed(text) if extractor else text
+                    if visible:
+                        yield chunk(ChoiceDelta(content=visible))
+                    # A call began: it is written again under the grammar, or rewound.
+                    # A python block is a call as written, once it closes.
+                    if (
+                        extractor
+                        and (begun := extractor.started)
+                        and (not begun.code or extractor.calls)
+                    ):
+                        break
+                output = settled + "".join(generated)
+                started = extractor.started if extractor and not plan.forced_call else None
+                if started is None:
+                    calls = self._finish_calls(plan, output, extractor)
+                    if extractor and not plan.forced_call and (leftover := extractor.finish()):
+                        yield chunk(ChoiceDelta(content=leftover))
+                    break
+                assert extractor is not None
+                pieces.close()  # type: ignore[attr-defined]
+                text_before = output[: len(settled) + started.offset]
+                calls = []
+                if started.code:  # the block's code is the call, as the model wrote it
+                    extractor.finish()  # the block may be cut short by max_tokens
+                    calls = extractor.calls
+                elif plan.tools and not started.unlisted:
+                    output, finish_reason = self._write_call(
+                        model, plan, text_before, started.name
+                    )
+                    calls = _written_calls(output)
+                    if not calls:  # cut short by max_tokens
+                        break
+                if calls and not _repeated(calls, request):
+                    break
+                # No call to make (tools not allowed, a tool that is not offered, or a
+                # call whose result the conversation holds, echoed instead of read):
+                # the model writes something else from where the call began.
+                calls = []
+                if rewinds < _MAX_REWINDS:
+                    settled, bar_opening, rewinds = text_before, True, rewinds + 1
                     continue
-                visible = extractor.feed(text) if extractor else text
-                if visible:
-                    yield chunk(ChoiceDelta(content=visible))
-            output = "".join(generated)
-            calls = self._finish_calls(plan, output, extractor)
-            if extractor and not plan.forced_call and (leftover := extractor.finish()):
-                yield chunk(ChoiceDelta(content=leftover))
+                output, finish_reason = text_before, "stop"
+                break
             for index, call in enumerate(calls):
                 yield chunk(
                     ChoiceDelta(
@@ -375,16 +458,16 @@ class EmbeddedBackend:
         if not messages:
             raise invalid("'messages' must be a non-empty array.", param="messages")
         tools = [t for t in request.get("tools") or [] if t.get("type") == "function"]
+        watched = tools
         tool_choice = request.get("tool_choice", "auto" if tools else "none")
         if tool_choice == "none":
             tools = []
-        names = tuple(t["function"]["name"] for t in tools)
 
         grammar, prefix, forced = None, "", False
         if tools and tool_choice != "auto":
             chosen = self._forced_tools(tools, tool_choice)
-            grammar = LlamaGrammar.from_json_schema(json.dumps(_call_schema(chosen)), verbose=False)
-            prefix, forced = _FORCED_CALL_PREFIX, True
+            grammar = call_grammar(chosen)
+            prefix, forced = CALL_OPENING, True
         elif (fmt := request.get("response_format")) and fmt.get("type") != "text":
             grammar = _format_grammar(fmt)
 
@@ -415,7 +498,8 @@ class EmbeddedBackend:
             prefix=prefix,
             tokens=tokens,
             grammar=grammar,
-            tool_names=names,
+            tools=tools,
+            watched=watched,
             forced_call=forced,
             max_tokens=min(limit or DEFAULT_MAX_TOKENS, room),
             sampling={k: v for k, v in sampling.items() if v is not None},
@@ -440,6 +524,8 @@ class EmbeddedBackend:
     def _render(
         model: _LoadedModel, messages: list[Any], tools: list[Any], tool_choice: Any
     ) -> str:
+        if tools and tool_choice in (None, "auto"):  # the model decides: tell it how
+            messages = with_tools_note(messages)
         rendered = model.formatter(
             messages=arguments_as_objects(messages),
             tools=tools or None,
@@ -451,14 +537,93 @@ class EmbeddedBackend:
     def _tokenize(model: _LoadedModel, text: str) -> list[int]:
         return model.llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
 
+    def _write_call(
+        self, model: _LoadedModel, plan: _Plan, text_before: str, name: str | None
+    ) -> tuple[str, str]:
+        """Rewind to where the model began a call and have the call written under the
+        grammar; return the whole answer text and the finish reason.
+
+        The KV cache still holds the prompt exactly as this request evaluated it, so
+        only the words before the call and the call's opening are evaluated again.
+        """
+        prefix = call_prefix(text_before)
+        prefix_tokens = self._tokenize(model, prefix)
+        model.llm.n_tokens = min(model.llm.n_tokens, len(plan.tokens))
+        room = plan.max_tokens - len(prefix_tokens)
+        sampling = {k: v for k, v in plan.sampling.items() if k != "stop"}  # JSON may hold one
+        result = model.llm.create_completion(
+            prompt=plan.tokens + prefix_tokens,
+            max_tokens=max(room, 1),
+            grammar=call_grammar(tools_named(plan.tools, name)),
+            **sampling,
+        )
+        choice = result["choices"][0]  # type: ignore[index]
+        finish_reason = "length" if choice.get("finish_reason") == "length" else "stop"
+        return prefix + choice["text"], finish_reason
+
+    @staticmethod
+    def _extractor(plan: _Plan) -> ToolCallExtractor | None:
+        """What reads the calls in an answer to ``plan`` (``None`` if no tool is watched)."""
+        if not plan.watched:
+            return None
+        callable_names = {tool["function"]["name"] for tool in plan.tools}
+        return ToolCallExtractor(
+            [tool["function"]["name"] for tool in plan.watched],
+            single_string_parameters(plan.watched),
+            code_tool=CODE_TOOL if CODE_TOOL in callable_names else None,
+        )
+
     @staticmethod
     def _finish_calls(
         plan: _Plan, output: str, extractor: ToolCallExtractor | None
     ) -> list[ParsedCall]:
         if plan.forced_call:
-            call = json.loads(output)
-            return [ParsedCall(name=call["name"], arguments=json.dumps(call["arguments"]))]
+            return _written_calls(plan.prefix + output)
         return extractor.calls if extractor else []
+
+
+def _after_good_tool_results(request: ChatRequest) -> bool:
+    """Whether the request ends with tool results none of which shows an error."""
+    results = list(
+        itertools.takewhile(
+            lambda message: message.get("role") == "tool",
+            reversed(request.get("messages") or []),
+        )
+    )
+    return bool(results) and not any(
+        _ERROR_IN_RESULT.search(str(result.get("content") or "")) for result in results
+    )
+
+
+def _repeated(calls: list[ParsedCall], request: ChatRequest) -> bool:
+    """Whether every call in ``calls`` was made before in the request's conversation."""
+    made = {
+        (call["function"]["name"], _canonical(call["function"].get("arguments")))
+        for message in request.get("messages") or []
+        for call in message.get("tool_calls") or []  # type: ignore[union-attr]
+        if call.get("function")
+    }
+    return all((call.name, _canonical(call.arguments)) in made for call in calls)
+
+
+def _canonical(arguments: Any) -> str:
+    if isinstance(arguments, str):
+        try:
+            arguments = json.loads(arguments)
+        except json.JSONDecodeError:
+            return arguments
+    return json.dumps(arguments, sort_keys=True)
+
+
+def _written_calls(answer: str) -> list[ParsedCall]:
+    """The call in an answer whose call was written under the grammar (none if it was
+    cut short by ``max_tokens``)."""
+    call_json = answer[answer.rindex(CALL_OPENING) + len(CALL_OPENING) :]
+    try:
+        call = json.loads(call_json)
+    except json.JSONDecodeError:
+        return []
+    return [ParsedCall(name=call["name"], arguments=json.dumps(call["arguments"]))]
 
 
 def _available_cores() -> int:
@@ -518,23 +683,6 @@ def _reusable_prefix(model: _LoadedModel, tokens: Sequence[int]) -> int:
             break
         shared += 1
     return shared // n_batch * n_batch
-
-
-def _call_schema(tools: list[Any]) -> dict[str, Any]:
-    """JSON schema of one ``{"name", "arguments"}`` object calling one of ``tools``."""
-    options = [
-        {
-            "type": "object",
-            "properties": {
-                "name": {"const": tool["function"]["name"]},
-                "arguments": tool["function"].get("parameters")
-                or {"type": "object", "properties": {}},
-            },
-            "required": ["name", "arguments"],
-        }
-        for tool in tools
-    ]
-    return options[0] if len(options) == 1 else {"anyOf": options}
 
 
 def _format_grammar(response_format: Any) -> LlamaGrammar:

@@ -167,7 +167,7 @@ class Runner:
         self, run: Run, messages: list[ChatCompletionMessageParam], records: list[RunPrompt]
     ) -> ChatRequest | None:
         """The next request, or None if the run's token budgets do not allow another call."""
-        request = prompt.request(run, messages, self.rt.tools, first_call=not records)
+        request = prompt.request(run, messages, self.rt.tools, tool_rounds=len(records))
         used_prompt = sum(r.usage.prompt_tokens for r in records if r.usage)
         used_completion = sum(r.usage.completion_tokens for r in records if r.usage)
         if run.max_prompt_tokens is not None:

@@ -65,14 +65,21 @@ def chat_tools(tools: list[AssistantTool], registry: ToolRegistry) -> list[ChatC
     return result
 
 
+MAX_TOOL_ROUNDS = 4
+"""Model calls of one run that may call tools; the next one must answer (``tool_choice``
+``none``). A small model can otherwise call tools until the run expires (ten minutes):
+retrying code that keeps failing, or calling again with a result it does not read."""
+
+
 def request(
     run: Run,
     messages: list[ChatCompletionMessageParam],
     registry: ToolRegistry,
     *,
-    first_call: bool = True,
+    tool_rounds: int = 0,
 ) -> ChatRequest:
-    """The Chat Completions request for one model call of ``run``.
+    """The Chat Completions request for one model call of ``run``, after ``tool_rounds``
+    calls of the run that called tools.
 
     A forcing ``tool_choice`` (``required`` or a named tool) applies to the
     run's first model call only; later calls, which carry the tools' outputs,
@@ -89,9 +96,11 @@ def request(
         body["tools"] = tools
         body["parallel_tool_calls"] = run.parallel_tool_calls
         choice = run.tool_choice
-        if not first_call and choice not in (None, "auto", "none"):
+        if tool_rounds and choice not in (None, "auto", "none"):
             builtin = not isinstance(choice, str) and choice.type != "function"
             choice = "none" if builtin else "auto"
+        if tool_rounds >= MAX_TOOL_ROUNDS:
+            choice = "none"
         if choice is not None and not isinstance(choice, str):
             name = (
                 choice.function.name

@@ -123,7 +123,9 @@ BUILTIN_DEFINITIONS: dict[str, ChatCompletionFunctionToolParam] = {
     ),
     "file_search": _function(
         "file_search",
-        "Search the files attached to this conversation and get back the most relevant passages.",
+        "Search the files attached to this conversation (documents, handbooks, reports) and "
+        "get back the passages that answer a question. You do not know what these files say: "
+        "use this tool for every question about them.",
         "query",
         "What to look for, in plain words.",
     ),

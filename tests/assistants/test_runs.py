@@ -378,3 +378,35 @@ def test_server_side_tool_runs_inside_the_run(db_url, clock):
         assert backend.requests[1]["messages"][-1]["content"] == "4\n"
     finally:
         service.close()
+
+
+def test_a_run_that_keeps_calling_tools_must_answer_after_the_round_limit(db_url, clock):
+    from nbext.engine.prompt import MAX_TOOL_ROUNDS
+    from nbext.store import Store
+
+    def failing_code(call_id: str, arguments: dict, context: ToolContext) -> ToolResult:
+        call = CodeInterpreterToolCall.model_validate(
+            {
+                "id": call_id,
+                "type": "code_interpreter",
+                "code_interpreter": {"input": arguments["code"], "outputs": []},
+            }
+        )
+        return ToolResult(output="The code failed: NameError", call=call)
+
+    retry = Reply(tool_calls=[("code_interpreter", {"code": "print(fib(20))"})])
+    backend = ScriptedBackend(*[retry] * MAX_TOOL_ROUNDS, Reply(text="I could not run it."))
+    tools = ToolRegistry()
+    tools.register("code_interpreter", failing_code)
+    service = AssistantsService(Store(db_url), backend, tools=tools, clock=clock)
+    try:
+        helper = service.assistants.create(
+            OWNER, {"model": "scripted", "tools": [{"type": "code_interpreter"}]}
+        )
+        thread_id = _thread(service, "Fibonacci, please.")
+        run = wait_run(service, service.runs.create(OWNER, thread_id, {"assistant_id": helper.id}))
+        assert run.status == "completed"
+        choices = [request.get("tool_choice") for request in backend.requests]
+        assert choices == ["auto"] * MAX_TOOL_ROUNDS + ["none"]
+    finally:
+        service.close()

@@ -103,7 +103,11 @@ class CodeInterpreterExecutor:
             logs = f"{logs}\n{result.error}" if logs else result.error
         if logs:
             outputs.append({"type": "logs", "logs": logs})
-        told: list[str] = [f"The code printed:\n{logs}" if logs else "The code printed nothing."]
+        failed = result.status != "ok"
+        if failed:
+            told = [f"The code failed:\n{logs}" if logs else "The code failed."]
+        else:
+            told = [f"The code printed:\n{logs}" if logs else "The code printed nothing."]
         for i, png in enumerate(result.images):
             image = self.files.create_output(context.owner, f"{call_id}-image-{i}.png", png)
             outputs.append({"type": "image", "image": {"file_id": image.id}})
@@ -116,7 +120,8 @@ class CodeInterpreterExecutor:
             told.append(f"It wrote the file {MOUNT}/{written.path} ({created.id}).")
         if inputs:
             told.append(f"Input files in {MOUNT}: " + ", ".join(inputs) + ".")
-        told.append(question_footer(self.store, context))
+        retry = "Fix the code and run it again." if failed else None
+        told.append(question_footer(self.store, context, retry=retry))
         call = CodeInterpreterToolCall.model_validate(
             {
                 "id": call_id,
