@@ -131,7 +131,7 @@ class _ObservedLlama(Llama):
         idx = kwargs.get("idx")
         row = idx - self.n_tokens if idx is not None else -1
         logits = np.ctypeslib.as_array(self._ctx.get_logits_ith(row), shape=(self.n_vocab(),))
-        raw = logits.copy()  # the sampler chain below works on its own copy, but be sure
+        raw = logits.copy()  # llama.cpp's buffer: the next decode overwrites it
         token: int = super().sample(*args, **kwargs)
         observer(token, raw)
         return token
@@ -160,8 +160,7 @@ class _LogprobRecorder:
         if llama_vocab_is_eog(self.llm._model.vocab, token):
             return  # <|im_end|> ends the answer; OpenAI gives no entry for it
         for biased, value in self.bias.items():
-            if 0 <= biased < logits.shape[0]:
-                logits[biased] += value
+            logits[biased] += value
         scores = logits.astype(np.float64)
         top = scores.max()
         logprobs = scores - (top + np.log(np.exp(scores - top).sum()))
@@ -545,7 +544,7 @@ class EmbeddedBackend:
             "stop": _stop_list(request.get("stop")),
             "frequency_penalty": request.get("frequency_penalty"),
             "presence_penalty": request.get("presence_penalty"),
-            "logit_bias": _token_biases(request.get("logit_bias")),
+            "logit_bias": _token_biases(request.get("logit_bias"), model.llm.n_vocab()),
         }
         return _Plan(
             prompt=prompt,
@@ -697,11 +696,20 @@ def _stop_list(stop: Any) -> list[str] | None:
     return [stop] if isinstance(stop, str) else list(stop)
 
 
-def _token_biases(logit_bias: Mapping[str, float] | None) -> dict[int, float] | None:
-    """``logit_bias`` as llama.cpp takes it: token ids as ints (JSON keys are strings)."""
+def _token_biases(logit_bias: Mapping[str, float] | None, n_vocab: int) -> dict[int, float] | None:
+    """``logit_bias`` as llama.cpp takes it: token ids as ints (JSON keys are strings),
+    each one in the model's vocabulary."""
     if not logit_bias:
         return None
-    return {int(token): float(bias) for token, bias in logit_bias.items()}
+    biases = {int(token): float(bias) for token, bias in logit_bias.items()}
+    for token in biases:
+        if not 0 <= token < n_vocab:
+            raise invalid(
+                f"Invalid key in 'logit_bias': {token}. Maximum value is {n_vocab - 1} "
+                "(this model's vocabulary).",
+                param="logit_bias",
+            )
+    return biases
 
 
 _UNSUPPORTED_PARAMETERS: dict[str, str] = {
