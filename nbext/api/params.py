@@ -20,10 +20,15 @@ from nbext.api.validation import (
     obj,
     string,
     tagged,
+    unsupported,
 )
 
 DETAIL = string(enum=["auto", "low", "high"])
-REASONING_EFFORT = nullable(string(enum=["none", "minimal", "low", "medium", "high", "xhigh"]))
+REASONING_EFFORT = unsupported(
+    nullable(string(enum=["none", "minimal", "low", "medium", "high", "xhigh"])),
+    "the Assistant and Run objects do not carry it, so no run could pass it on "
+    "(and the embedded model is not a reasoning model)",
+)
 
 FUNCTION = obj(
     {

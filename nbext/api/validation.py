@@ -230,11 +230,31 @@ def by_type(variants: Mapping[type, Check], expected: str) -> Check:
     return check
 
 
-def unsupported(reason: str) -> Check:
-    """A documented parameter this server cannot honour yet: say so instead of ignoring it."""
+def unsupported(inner: Check, reason: str, *, accepted: tuple[Any, ...] = (None,)) -> Check:
+    """A documented parameter this server cannot honour: checked as the API checks it,
+    then refused with OpenAI's 400 instead of being ignored.
+
+    Only the ``accepted`` values (those that ask for nothing, e.g. ``null`` or
+    ``false``) pass; the code is ``unsupported_parameter``, or ``unsupported_value``
+    when some value besides ``null`` passes.
+    """
 
     def check(value: Any, param: str) -> Any:
-        raise invalid(f"'{param}' is not supported by this server yet: {reason}", param=param)
+        value = inner(value, param)
+        if any(value is ok or (value == ok and type(value) is type(ok)) for ok in accepted):
+            return value
+        if len(accepted) > 1:
+            raise invalid(
+                f"Unsupported value: '{param}' does not support {value!r} on this server: "
+                f"{reason}.",
+                param=param,
+                code="unsupported_value",
+            )
+        raise invalid(
+            f"Unsupported parameter: '{param}' is not supported on this server: {reason}.",
+            param=param,
+            code="unsupported_parameter",
+        )
 
     return check
 

@@ -64,27 +64,37 @@ import secrets
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from llama_cpp import Llama
+import numpy as np
+import numpy.typing as npt
+from llama_cpp import Llama, llama_vocab_is_eog
 from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 from llama_cpp.llama_grammar import JSON_GBNF, LlamaGrammar
 from openai.types import CompletionUsage, Model
-from openai.types.chat import ChatCompletion, ChatCompletionChunk, ChatCompletionMessage
-from openai.types.chat.chat_completion import Choice
+from openai.types.chat import (
+    ChatCompletion,
+    ChatCompletionChunk,
+    ChatCompletionMessage,
+    ChatCompletionTokenLogprob,
+)
+from openai.types.chat.chat_completion import Choice, ChoiceLogprobs
 from openai.types.chat.chat_completion_chunk import Choice as ChunkChoice
 from openai.types.chat.chat_completion_chunk import (
     ChoiceDelta,
     ChoiceDeltaToolCall,
     ChoiceDeltaToolCallFunction,
 )
+from openai.types.chat.chat_completion_chunk import ChoiceLogprobs as ChunkLogprobs
 from openai.types.chat.chat_completion_message_function_tool_call import (
     ChatCompletionMessageFunctionToolCall,
     Function,
 )
+from openai.types.chat.chat_completion_token_logprob import TopLogprob
 
 from nbext.backends.base import ChatRequest
 from nbext.backends.model_file import ensure_model_file
@@ -130,6 +140,99 @@ _SEED_SPACE = 0xFFFFFFFF
 "pick a random seed": request seeds are folded into ``[0, 0xFFFFFFFE]``."""
 
 
+class _ObservedLlama(Llama):
+    """``Llama`` whose sampled tokens can be watched, with the logits they came from.
+
+    ``logprobs`` need each sampled token's id and its distribution. llama-cpp-python
+    only offers them with ``logits_all=True``, which keeps logits for every position
+    of the context (32,768 x 151,936 floats: 20 GB) and computes them for every
+    prompt token. ``generate()`` calls ``self.sample()`` once per token, so an
+    override sees both at the cost of one copy of the last row per token.
+    """
+
+    observer: Callable[[int, npt.NDArray[np.float32]], None] | None = None
+
+    def sample(self, *args: Any, **kwargs: Any) -> int:
+        observer = self.observer
+        if observer is None:
+            return super().sample(*args, **kwargs)
+        idx = kwargs.get("idx")
+        row = idx - self.n_tokens if idx is not None else -1
+        logits = np.ctypeslib.as_array(self._ctx.get_logits_ith(row), shape=(self.n_vocab(),))
+        raw = logits.copy()  # llama.cpp's buffer: the next decode overwrites it
+        token: int = super().sample(*args, **kwargs)
+        observer(token, raw)
+        return token
+
+
+@dataclass
+class _LogprobRecorder:
+    """Each sampled token's logprob and top alternatives, handed out with the text shown.
+
+    The logprobs are those of the distribution sampling starts from: the model's
+    logits with ``logit_bias`` added (so a banned token shows about -100), before
+    penalties, grammar and temperature. Tokens are matched to the text that is
+    actually shown, byte by byte: tokens of a tool call (which the
+    :class:`ToolCallExtractor` keeps out of ``content``) or cut off by a ``stop``
+    sequence get no entry, as they are not in ``content``.
+    """
+
+    llm: Llama
+    top: int
+    bias: Mapping[int, float]
+    pending: deque[tuple[bytes, ChatCompletionTokenLogprob]] = field(default_factory=deque)
+    shown: bytes = b""
+    """Shown bytes not yet matched to tokens (the start of a token still being shown)."""
+
+    def observe(self, token: int, logits: npt.NDArray[np.float32]) -> None:
+        if llama_vocab_is_eog(self.llm._model.vocab, token):
+            return  # <|im_end|> ends the answer; OpenAI gives no entry for it
+        for biased, value in self.bias.items():
+            logits[biased] += value
+        scores = logits.astype(np.float64)
+        top = scores.max()
+        logprobs = scores - (top + np.log(np.exp(scores - top).sum()))
+        best = np.argpartition(-logprobs, self.top)[: self.top] if self.top else []
+        alternatives = sorted(best, key=lambda i: -logprobs[i])
+        piece = self._bytes(token)
+        self.pending.append(
+            (
+                piece,
+                ChatCompletionTokenLogprob(
+                    token=piece.decode("utf-8", errors="replace"),
+                    bytes=list(piece),
+                    logprob=float(logprobs[token]),
+                    top_logprobs=[
+                        TopLogprob(
+                            token=(alt := self._bytes(int(i))).decode("utf-8", errors="replace"),
+                            bytes=list(alt),
+                            logprob=float(logprobs[i]),
+                        )
+                        for i in alternatives
+                    ],
+                ),
+            )
+        )
+
+    def take(self, text: str) -> list[ChatCompletionTokenLogprob]:
+        """The entries of the tokens that ``text`` (shown next) completes."""
+        self.shown += text.encode("utf-8")
+        taken = []
+        while self.pending:
+            piece, entry = self.pending[0]
+            if self.shown.startswith(piece):
+                self.shown = self.shown[len(piece) :]
+                taken.append(entry)
+            elif piece.startswith(self.shown):
+                break  # this token is only partly shown yet
+            # else: a token that is not shown (tool call markup): no entry
+            self.pending.popleft()
+        return taken
+
+    def _bytes(self, token: int) -> bytes:
+        return self.llm.detokenize([token])
+
+
 @dataclass
 class _LoadedModel:
     """One llama.cpp model per process, shared by every backend object.
@@ -138,7 +241,7 @@ class _LoadedModel:
     corrupt each other, so they take turns on ``lock`` (a queue in effect).
     """
 
-    llm: Llama
+    llm: _ObservedLlama
     formatter: Jinja2ChatFormatter
     lock: threading.Lock
     created: int
@@ -154,7 +257,7 @@ class _LoadedModel:
 def _load(model_path: Path, n_ctx: int, threads: int) -> _LoadedModel:
     # n_threads_batch too: prompt evaluation is most of a long request's time,
     # and llama-cpp-python's default for n_threads is half the cores.
-    llm = Llama(
+    llm = _ObservedLlama(
         model_path=str(model_path),
         n_ctx=n_ctx,
         n_batch=_N_BATCH,
@@ -191,6 +294,9 @@ class _Plan:
     forced_call: bool
     max_tokens: int
     sampling: dict[str, Any]
+    """Keyword arguments of ``create_completion``: sampler, penalties, ``logit_bias``."""
+    top_logprobs: int | None
+    """``None``: no logprobs asked for; else how many alternatives per token."""
 
 
 class EmbeddedBackend:
@@ -265,11 +371,14 @@ class EmbeddedBackend:
         finish_reason = "stop"
         usage = None
         completion_id, created = "", 0
+        token_logprobs: list[ChatCompletionTokenLogprob] = []
         for chunk in self.stream(request):
             completion_id, created = chunk.id, chunk.created
             usage = chunk.usage or usage
             for choice in chunk.choices:
                 content.append(choice.delta.content or "")
+                if choice.logprobs is not None:
+                    token_logprobs.extend(choice.logprobs.content or [])
                 for call in choice.delta.tool_calls or []:
                     assert call.id and call.function and call.function.name is not None
                     tool_calls.append(
@@ -297,7 +406,14 @@ class EmbeddedBackend:
             created=created,
             model=self._model.id,
             choices=[
-                Choice(index=0, message=message, finish_reason=finish_reason, logprobs=None)
+                Choice(
+                    index=0,
+                    message=message,
+                    finish_reason=finish_reason,
+                    logprobs=ChoiceLogprobs(content=token_logprobs, refusal=None)
+                    if request.get("logprobs")
+                    else None,
+                )
             ],
             usage=usage,
         )
@@ -308,19 +424,30 @@ class EmbeddedBackend:
         completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
         created = int(time.time())
 
+        _refuse_unsupported(request)
+        recorder: _LogprobRecorder | None = None
+
         def chunk(delta: ChoiceDelta, finish_reason: str | None = None) -> ChatCompletionChunk:
+            logprobs = None
+            if recorder is not None and delta.content:
+                logprobs = ChunkLogprobs(content=recorder.take(delta.content), refusal=None)
             return ChatCompletionChunk(
                 id=completion_id,
                 object="chat.completion.chunk",
                 created=created,
                 model=self._model.id,
                 choices=[
-                    ChunkChoice(index=0, delta=delta, finish_reason=finish_reason, logprobs=None)
+                    ChunkChoice(
+                        index=0, delta=delta, finish_reason=finish_reason, logprobs=logprobs
+                    )
                 ],
             )
 
         with model.lock:
             plan = self._plan(model, request)
+            if plan.top_logprobs is not None:
+                bias = plan.sampling.get("logit_bias") or {}
+                recorder = _LogprobRecorder(model.llm, plan.top_logprobs, bias)
             yield chunk(ChoiceDelta(role="assistant", content=""))
             settled = ""  # answer text shown already, which the next attempt continues
             # Right after tool results the small model tends to echo its call instead
@@ -351,25 +478,30 @@ class EmbeddedBackend:
                     logits_processor=barring,  # type: ignore[arg-type]
                     **plan.sampling,
                 )
-                for piece in pieces:
-                    choice = piece["choices"][0]
-                    text = choice["text"]
-                    generated.append(text)
-                    if choice.get("finish_reason") == "length":
-                        finish_reason = "length"
-                    if plan.forced_call:
-                        continue
-                    visible = extractor.feed(text) if extractor else text
-                    if visible:
-                        yield chunk(ChoiceDelta(content=visible))
-                    # A call began: it is written again under the grammar, or rewound.
-                    # A python block is a call as written, once it closes.
-                    if (
-                        extractor
-                        and (begun := extractor.started)
-                        and (not begun.code or extractor.calls)
-                    ):
-                        break
+                # Tokens are sampled inside the loop below, as its pieces are pulled.
+                model.llm.observer = recorder.observe if recorder else None
+                try:
+                    for piece in pieces:
+                        choice = piece["choices"][0]
+                        text = choice["text"]
+                        generated.append(text)
+                        if choice.get("finish_reason") == "length":
+                            finish_reason = "length"
+                        if plan.forced_call:
+                            continue
+                        visible = extractor.feed(text) if extractor else text
+                        if visible:
+                            yield chunk(ChoiceDelta(content=visible))
+                        # A call began: it is written again under the grammar, or rewound.
+                        # A python block is a call as written, once it closes.
+                        if (
+                            extractor
+                            and (begun := extractor.started)
+                            and (not begun.code or extractor.calls)
+                        ):
+                            break
+                finally:
+                    model.llm.observer = None
                 output = settled + "".join(generated)
                 started = extractor.started if extractor and not plan.forced_call else None
                 if started is None:
@@ -402,6 +534,8 @@ class EmbeddedBackend:
                     continue
                 output, finish_reason = text_before, "stop"
                 break
+            if request.get("parallel_tool_calls") is False:
+                calls = calls[:1]
             for index, call in enumerate(calls):
                 yield chunk(
                     ChoiceDelta(
@@ -491,6 +625,9 @@ class EmbeddedBackend:
             "top_p": request.get("top_p", 1.0),
             "seed": _sampler_seed(request.get("seed")),
             "stop": _stop_list(request.get("stop")),
+            "frequency_penalty": request.get("frequency_penalty"),
+            "presence_penalty": request.get("presence_penalty"),
+            "logit_bias": _token_biases(request.get("logit_bias"), model.llm.n_vocab()),
         }
         return _Plan(
             prompt=prompt,
@@ -503,6 +640,7 @@ class EmbeddedBackend:
             forced_call=forced,
             max_tokens=min(limit or DEFAULT_MAX_TOKENS, room),
             sampling={k: v for k, v in sampling.items() if v is not None},
+            top_logprobs=request.get("top_logprobs", 0) if request.get("logprobs") else None,
         )
 
     @staticmethod
@@ -704,3 +842,65 @@ def _stop_list(stop: Any) -> list[str] | None:
     if stop is None:
         return None
     return [stop] if isinstance(stop, str) else list(stop)
+
+
+def _token_biases(logit_bias: Mapping[str, float] | None, n_vocab: int) -> dict[int, float] | None:
+    """``logit_bias`` as llama.cpp takes it: token ids as ints (JSON keys are strings),
+    each one in the model's vocabulary."""
+    if not logit_bias:
+        return None
+    biases = {int(token): float(bias) for token, bias in logit_bias.items()}
+    for token in biases:
+        if not 0 <= token < n_vocab:
+            raise invalid(
+                f"Invalid key in 'logit_bias': {token}. Maximum value is {n_vocab - 1} "
+                "(this model's vocabulary).",
+                param="logit_bias",
+            )
+    return biases
+
+
+_UNSUPPORTED_PARAMETERS: dict[str, str] = {
+    "audio": "audio output needs an audio model",
+    "functions": "use 'tools' (the deprecated 'functions' are not translated)",
+    "function_call": "use 'tool_choice' (the deprecated 'function_call' is not translated)",
+    "moderation": "this server runs no moderation model",
+    "prediction": "predicted outputs are not implemented by llama.cpp here",
+    "reasoning_effort": "the model is not a reasoning model",
+    "verbosity": "the model has no verbosity control",
+    "web_search_options": "the model cannot search the web",
+}
+"""Request fields the embedded model cannot honour, and why (said in the 400)."""
+
+
+def _refuse_unsupported(request: ChatRequest) -> None:
+    """OpenAI's 400 for what this model cannot do, rather than silently ignoring it.
+
+    Fields that change nothing in the answer (``user``, ``metadata``,
+    ``safety_identifier``, ``prompt_cache_key``, ``service_tier``...) pass.
+    """
+    for name, why in _UNSUPPORTED_PARAMETERS.items():
+        if request.get(name) is not None:
+            raise APIError(
+                f"Unsupported parameter: '{name}' is not supported with this model ({why}).",
+                param=name,
+                code="unsupported_parameter",
+            )
+    n = request.get("n")
+    if n is not None and n != 1:
+        raise _unsupported_value("n", n, "only the default (1) value is supported")
+    modalities = request.get("modalities")
+    if modalities is not None and list(modalities) != ["text"]:
+        raise _unsupported_value("modalities", modalities, "only ['text'] is supported")
+    if request.get("store"):
+        raise _unsupported_value(
+            "store", True, "this server has no stored-completions API; leave it false"
+        )
+
+
+def _unsupported_value(name: str, value: Any, why: str) -> APIError:
+    return APIError(
+        f"Unsupported value: '{name}' does not support {json.dumps(value)} with this model: {why}.",
+        param=name,
+        code="unsupported_value",
+    )

@@ -11,6 +11,12 @@ defaults to 32 MiB, see :data:`DEFAULT_MAX_FILE_BYTES`; what an upload may
 be is checked at the edge, :mod:`.protocol`), 404 for another owner's file, and deleting
 a file removes it from every vector store (the vector store service
 registers that through :attr:`Files.on_delete`).
+
+A file uploaded with ``expires_after`` carries ``expires_at`` (``created_at`` +
+seconds). Once past it the file is gone, as on OpenAI: every lookup answers 404,
+and uploads and lists delete expired files for good (bytes, record, and their
+place in vector stores). Lookups do not delete, because the tools look files up
+while holding the vector store ingestion lock that deleting takes.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from pathlib import Path, PurePath
 from openai.types import FileDeleted, FileObject
 
 from nbext.api.files.protocol import Upload
-from nbext.errors import APIError
+from nbext.errors import APIError, not_found
 from nbext.ids import new_file_id
 from nbext.store import FILES, ListQuery, Page, Store
 
@@ -66,6 +72,7 @@ class Files:
         if upload.expires_after_seconds is not None:
             expires_at = int(self.clock()) + upload.expires_after_seconds
         filename = clean_filename(upload.filename)
+        self._delete_expired(owner)
         return self._save(owner, filename, upload.data, upload.purpose, expires_at)
 
     def create_output(self, owner: str, filename: str, data: bytes) -> FileObject:
@@ -73,10 +80,14 @@ class Files:
         return self._save(owner, clean_filename(filename), data, OUTPUT_PURPOSE, None)
 
     def retrieve(self, owner: str, file_id: str) -> FileObject:
-        return self.store.get(FILES, owner, file_id)
+        file = self.find(owner, file_id)
+        if file is None:
+            raise not_found("file", file_id)
+        return file
 
     def find(self, owner: str, file_id: str) -> FileObject | None:
-        return self.store.find(FILES, owner, file_id)
+        file = self.store.find(FILES, owner, file_id)
+        return None if file is None or self._expired(file) else file
 
     def content(self, owner: str, file_id: str) -> tuple[FileObject, bytes]:
         file = self.retrieve(owner, file_id)
@@ -94,17 +105,31 @@ class Files:
     ) -> Page[FileObject]:
         """Newest first; ``purpose`` filters."""
         where = {"purpose": purpose} if purpose else {}
+        self._delete_expired(owner)
         return self.store.list(FILES, owner, page or ListQuery(), **where)
 
     def delete(self, owner: str, file_id: str) -> FileDeleted:
         self.retrieve(owner, file_id)
+        self._remove(owner, file_id)
+        return FileDeleted(id=file_id, object="file", deleted=True)
+
+    # -- expiry ------------------------------------------------------------------
+
+    def _expired(self, file: FileObject) -> bool:
+        return file.expires_at is not None and file.expires_at <= self.clock()
+
+    def _delete_expired(self, owner: str) -> None:
+        for file in self.store.all(FILES, owner):
+            if self._expired(file):
+                self._remove(owner, file.id)
+
+    # -- internals -------------------------------------------------------------
+
+    def _remove(self, owner: str, file_id: str) -> None:
         for hook in self.on_delete:
             hook(owner, file_id)
         self.store.delete(FILES, owner, file_id)
         self.path(file_id).unlink(missing_ok=True)
-        return FileDeleted(id=file_id, object="file", deleted=True)
-
-    # -- internals -------------------------------------------------------------
 
     def _save(
         self, owner: str, filename: str, data: bytes, purpose: str, expires_at: int | None

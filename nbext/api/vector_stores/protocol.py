@@ -24,6 +24,7 @@ from nbext.api.validation import (
     number,
     obj,
     string,
+    unsupported,
 )
 from nbext.errors import invalid
 
@@ -111,7 +112,11 @@ SEARCH = obj(
         "query": by_type(
             {str: string(), list: array(string(), min_items=1)}, "a string or an array"
         ),
-        "rewrite_query": boolean(),
+        "rewrite_query": unsupported(
+            boolean(),
+            "no model rewrites the query here, it is searched as given; leave it false",
+            accepted=(None, False),
+        ),
         "max_num_results": integer(minimum=1, maximum=50),
         "filters": any_object(),
         "ranking_options": obj(
