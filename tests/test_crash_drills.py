@@ -110,6 +110,8 @@ class Serve:
     orphans: list[Proc] = field(default_factory=list)
     """What the last killed server had below it (kernels, their children)."""
     killed_pid: int | None = None
+    ever: list[Proc] = field(default_factory=list)
+    """Every process any kill left below the server: the teardown's list."""
 
     @property
     def url(self) -> str:
@@ -135,6 +137,7 @@ class Serve:
         assert self.process is not None and self.process.poll() is None, "not running"
         self.orphans = descendants(self.process.pid)
         self.killed_pid = self.process.pid
+        self.ever.extend(self.orphans)
         self.process.send_signal(signal.SIGKILL)
         self.process.wait(timeout=10)
         self.process = None
@@ -187,6 +190,11 @@ def assert_consistent(serve: Serve) -> None:
     # Nothing the dead server started is still running.
     left = [p for p in serve.orphans if p.alive()]
     assert left == [], f"processes of the killed server still run: {left}"
+    # Nor the private runtime directory (connection files, sockets) of its kernels.
+    for kernel in serve.orphans:
+        if " -f " in kernel.cmdline and "ipykernel" in kernel.cmdline:
+            runtime = Path(kernel.cmdline.split(" -f ", 1)[1].split()[0]).parent
+            assert not runtime.exists(), f"{runtime} of a dead kernel is left"
 
 
 @pytest.fixture(scope="module")
@@ -196,7 +204,7 @@ def serve() -> Iterator[Serve]:
     running.start()
     yield running
     running.stop()
-    for leftover in running.orphans:  # only if a drill failed: leave nothing behind
+    for leftover in running.ever:  # only if a drill failed: leave nothing behind
         if leftover.alive():
             with contextlib.suppress(ProcessLookupError):
                 os.kill(leftover.pid, signal.SIGKILL)

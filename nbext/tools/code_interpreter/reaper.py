@@ -13,13 +13,17 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import shutil
 import signal
+import subprocess
 import sys
 from pathlib import Path
 
 from nbext.tools.code_interpreter import sandbox
+
+log = logging.getLogger("nbext.code_interpreter")
 
 RECORDS = ".kernels"
 """Below the sandboxes directory; a thread id never starts with a dot."""
@@ -69,9 +73,14 @@ def reap(sandboxes: Path, python: str = sys.executable) -> int:
         server = entry.get("server_pid")
         if isinstance(server, int) and _start_time(server) == entry.get("server_started"):
             continue  # its server is alive: its kernel is its business
-        _kill_group(entry.get("kernel_pid"), entry.get("kernel_started"))
-        if isinstance(entry.get("uid"), int):
-            sandbox.kill_uid(entry["uid"], python)
+        try:
+            _kill_group(entry.get("kernel_pid"), entry.get("kernel_started"))
+            if isinstance(entry.get("uid"), int):
+                sandbox.kill_uid(entry["uid"], python)
+        except (OSError, subprocess.SubprocessError) as exc:
+            # The server starts regardless; the record stays for the next start.
+            log.warning("could not end the kernel of %s: %s", path.name, exc)
+            continue
         if entry.get("runtime"):
             shutil.rmtree(entry["runtime"], ignore_errors=True)
         path.unlink(missing_ok=True)
