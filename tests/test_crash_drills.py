@@ -34,9 +34,15 @@ import openai
 import pytest
 from api_helpers import free_port, start_serve, wait_for_status
 from conftest import WEATHER_TOOL, fresh_home
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from openai.types.beta import Thread
 
 from nbext.backends.model_file import MODEL_ID
 from nbext.config import Settings
+from nbext.ids import new_id
+from nbext.server.error_handlers import install_error_handlers
+from nbext.store import THREADS, Store
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -478,3 +484,33 @@ def test_disk_full_during_an_upload(tmp_path: Path) -> None:
             disk.stop()
     finally:
         subprocess.run(["umount", "-l", str(home)], check=False)
+
+
+def test_a_lock_held_past_the_busy_timeout_is_a_clear_503(tmp_path: Path) -> None:
+    """Past the busy timeout (30 s in a server; 0.2 s here) a write gets a 503 that
+    says what happened, not a 500, and nothing is half-written."""
+    store = Store(f"sqlite:///{tmp_path / 'nbext.sqlite3'}", busy_timeout_s=0.2)
+    app = FastAPI()
+    install_error_handlers(app)
+
+    @app.post("/threads")
+    def create_thread() -> dict[str, str]:
+        thread = Thread(id=new_id("thread"), created_at=0, object="thread", metadata={})
+        store.insert(THREADS, "owner", thread)
+        return {"id": thread.id}
+
+    client = TestClient(app, raise_server_exceptions=False)
+    locker = sqlite3.connect(tmp_path / "nbext.sqlite3", isolation_level=None)
+    try:
+        locker.execute("BEGIN EXCLUSIVE")
+        refused = client.post("/threads")
+        locker.execute("COMMIT")
+    finally:
+        locker.close()
+    assert refused.status_code == 503
+    error = refused.json()["error"]
+    assert error["type"] == "server_error" and "locked by another process" in error["message"]
+    assert store.count(THREADS) == 0
+    assert client.post("/threads").status_code == 200
+    assert store.count(THREADS) == 1
+    store.close()
