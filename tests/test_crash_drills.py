@@ -245,7 +245,7 @@ def test_kill_mid_stream_of_a_text_run(serve: Serve, sdk: openai.OpenAI) -> None
         "POST", f"{serve.url}/threads/{thread.id}/runs", json=body, timeout=120
     ) as response:
         assert response.status_code == 200
-        stream_until(response, "thread.message.delta", count=20)  # words are on the wire
+        stream_until(response, "thread.message.delta", count=5)  # words are on the wire
         serve.restart()
 
     sdk = serve.client()
@@ -306,8 +306,8 @@ def _document(paragraphs: int) -> bytes:
 
 
 def test_kill_during_vector_store_ingestion(serve: Serve, sdk: openai.OpenAI) -> None:
-    # About 25 chunks: seconds of embedding on an idle machine, more on a busy one.
-    document = sdk.files.create(file=("keeper.txt", _document(30)), purpose="assistants")
+    # About 15 chunks: seconds of embedding on an idle machine, more on a busy one.
+    document = sdk.files.create(file=("keeper.txt", _document(18)), purpose="assistants")
     small_chunks = {"max_chunk_size_tokens": 100, "chunk_overlap_tokens": 0}
     store = sdk.vector_stores.create(
         name="drill",
@@ -404,7 +404,7 @@ def test_kill_during_submit_tool_outputs(serve: Serve, sdk: openai.OpenAI) -> No
     url = f"{serve.url}/threads/{thread.id}/runs/{run.id}/submit_tool_outputs"
     with httpx.stream("POST", url, json=body, timeout=120) as response:
         assert response.status_code == 200
-        stream_until(response, "thread.message.delta", count=10)
+        stream_until(response, "thread.message.delta", count=3)
         serve.restart()
 
     sdk = serve.client()
