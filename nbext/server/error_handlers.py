@@ -11,6 +11,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException
 
 from nbext.errors import APIError
@@ -74,7 +75,32 @@ def install_error_handlers(app: FastAPI) -> None:
             )
         )
 
+    async def on_database_error(request: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, OperationalError)
+        reason = str(error.orig).lower()
+        if "locked" in reason or "busy" in reason:
+            # Another process (a backup, a sqlite3 shell) held the write lock for
+            # longer than the busy timeout: nothing was written, a retry may work.
+            return error_response(
+                APIError(
+                    "The server's database is locked by another process; nothing was "
+                    "changed. Try again in a moment.",
+                    status=503,
+                    type="server_error",
+                )
+            )
+        if "full" in reason:
+            return error_response(
+                APIError(
+                    "The server's disk is full; nothing was changed.",
+                    status=507,
+                    type="server_error",
+                )
+            )
+        return await on_crash(request, error)
+
     app.add_exception_handler(APIError, on_api_error)
+    app.add_exception_handler(OperationalError, on_database_error)
     app.add_exception_handler(RequestValidationError, on_invalid_body)
     app.add_exception_handler(HTTPException, on_http_error)
     app.add_exception_handler(Exception, on_crash)

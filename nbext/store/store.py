@@ -49,7 +49,11 @@ class Kind(Generic[M]):
     noun: str
 
 
-def _engine(url: str) -> Engine:
+BUSY_TIMEOUT_S = 30.0
+"""How long a write waits for SQLite's lock held by another process before failing."""
+
+
+def _engine(url: str, busy_timeout_s: float) -> Engine:
     if not url.startswith("sqlite"):
         return create_engine(url)
     database = url.split("///", 1)[1] if "///" in url else ""
@@ -57,7 +61,8 @@ def _engine(url: str) -> Engine:
         # One shared connection, or every thread would see its own empty database.
         return create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
     Path(database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+    connect_args = {"check_same_thread": False, "timeout": busy_timeout_s}
+    engine = create_engine(url, connect_args=connect_args)
 
     @event.listens_for(engine, "connect")
     def _wal(dbapi_connection: Any, _record: Any) -> None:
@@ -72,8 +77,8 @@ def _engine(url: str) -> Engine:
 class Store:
     """All objects of all owners, in one database."""
 
-    def __init__(self, url: str = "sqlite://") -> None:
-        self.engine = _engine(url)
+    def __init__(self, url: str = "sqlite://", *, busy_timeout_s: float = BUSY_TIMEOUT_S) -> None:
+        self.engine = _engine(url, busy_timeout_s)
         tables.metadata.create_all(self.engine)
         # SQLite allows one writer; taking turns in-process avoids "database is locked".
         self._write_lock = threading.Lock()

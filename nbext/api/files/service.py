@@ -21,6 +21,9 @@ while holding the vector store ingestion lock that deleting takes.
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path, PurePath
@@ -34,6 +37,9 @@ from nbext.store import FILES, ListQuery, Page, Store
 
 DEFAULT_MAX_FILE_BYTES = 32 * 1024 * 1024
 OUTPUT_PURPOSE = "assistants_output"
+ORPHAN_GRACE_S = 600
+"""A file without a row is removed at start-up once this old: younger, it may be
+a live server's upload between its rename and its row (two servers, one home)."""
 
 
 def clean_filename(name: str | None) -> str:
@@ -60,6 +66,7 @@ class Files:
         self.clock = clock
         self.on_delete: list[Callable[[str, str], None]] = []
         """Called with ``(owner, file_id)`` before a file is deleted."""
+        self._sweep()
 
     def path(self, file_id: str) -> Path:
         return self.directory / file_id
@@ -146,8 +153,54 @@ class Files:
             status_details=None,
         )
         target = self.path(file.id)
-        partial = target.with_suffix(".part")
-        partial.write_bytes(data)
-        partial.replace(target)
-        self.store.insert(FILES, owner, file, purpose=purpose)
+        # Named after this process, so a start-up sweep knows a dead one's leftovers.
+        partial = self.directory / f".{file.id}.{os.getpid()}.part"
+        try:
+            partial.write_bytes(data)
+            partial.replace(target)
+        except OSError as exc:
+            partial.unlink(missing_ok=True)
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise APIError(
+                    f"The server has no space left to store this file ({len(data)} bytes); "
+                    "nothing was stored. Delete files or ask the server's host for room.",
+                    status=507,
+                    type="server_error",
+                ) from None
+            raise
+        try:
+            self.store.insert(FILES, owner, file, purpose=purpose)
+        except BaseException:
+            target.unlink(missing_ok=True)  # bytes without a row would never be freed
+            raise
         return file
+
+    def _sweep(self) -> None:
+        """At start-up: remove what a killed server left half-saved.
+
+        A partial file of a process that is gone, and a file that has no row
+        (killed between the rename and the insert) once it is old enough that
+        no live server can still be inserting it.
+        """
+        known = {row.id for row in self.store.columns(FILES, ["id"])}
+        now = self.clock()
+        for entry in self.directory.iterdir():
+            name = entry.name
+            if name.endswith(".part"):
+                writer = name.removesuffix(".part").rpartition(".")[2]
+                if not (writer.isdigit() and _alive(int(writer))):
+                    entry.unlink(missing_ok=True)
+            elif name not in known and entry.is_file():
+                with contextlib.suppress(FileNotFoundError):
+                    if now - entry.stat().st_mtime > ORPHAN_GRACE_S:
+                        entry.unlink()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -22,6 +22,7 @@ from openai.types.beta.threads.runs import CodeInterpreterToolCall
 from openai.types.chat import ChatCompletionFunctionToolParam
 
 from nbext.store import Store
+from nbext.tools.code_interpreter import reaper
 from nbext.tools.code_interpreter.annotator import MOUNT, RunOutputs
 from nbext.tools.code_interpreter.manager import CodeInterpreter
 from nbext.tools.code_interpreter.result import ExecutionResult
@@ -69,6 +70,9 @@ class CodeInterpreterExecutor:
         self._interpreter: CodeInterpreter | None = None
         self._lock = threading.Lock()
         self._copied: dict[str, dict[str, str]] = {}  # thread -> file id -> name in the sandbox
+        # At start-up, not at the first execution: a killed server's kernels
+        # and what they started must not wait for someone to run code.
+        reaper.reap(self.sandboxes)
 
     def interpreter(self) -> CodeInterpreter:
         """Started on first use: a server that never runs code never probes the sandbox."""

@@ -22,7 +22,7 @@ from jupyter_client.blocking.client import BlockingKernelClient
 from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
 from jupyter_client.manager import KernelManager
 
-from nbext.tools.code_interpreter import sandbox
+from nbext.tools.code_interpreter import reaper, sandbox
 from nbext.tools.code_interpreter.result import ExecutionResult, LogBuffer, strip_ansi
 from nbext.tools.code_interpreter.workdir import chown_tree
 
@@ -56,8 +56,12 @@ class SandboxKernel:
         isolation: sandbox.Isolation,
         uid: int | None,
         python: str,
+        sandboxes: Path | None = None,
     ) -> None:
         self.workdir = workdir
+        self.sandboxes = sandboxes
+        """Where the kernel is recorded while it runs (see :mod:`.reaper`); None: nowhere."""
+        self.record: Path | None = None
         self.limits = limits
         self.isolation = isolation
         self.uid = uid
@@ -101,6 +105,9 @@ class SandboxKernel:
                 stdout=subprocess.DEVNULL,
                 stderr=log,
             )
+        pid = self._pid()
+        if self.sandboxes is not None and pid is not None:
+            self.record = reaper.record(self.sandboxes, pid, self.uid, runtime)
         kc = km.blocking_client()
         kc.start_channels()
         self.kc = kc
@@ -135,6 +142,9 @@ class SandboxKernel:
         if self.runtime is not None:
             shutil.rmtree(self.runtime, ignore_errors=True)
             self.runtime = None
+        if self.record is not None:
+            self.record.unlink(missing_ok=True)
+            self.record = None
 
     # -- execution ---------------------------------------------------------
 

@@ -193,7 +193,9 @@ class CodeInterpreter:
             return box
 
     def _start(self, box: _Sandbox) -> SandboxKernel:
-        kernel = SandboxKernel(box.workdir, self.limits, self.isolation, box.uid, self.python)
+        kernel = SandboxKernel(
+            box.workdir, self.limits, self.isolation, box.uid, self.python, self.base_dir
+        )
         kernel.start()
         return kernel
 
