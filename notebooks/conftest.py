@@ -25,6 +25,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from nbformat import NotebookNode
 
 try:
     from nbval.plugin import IPyNbCell, IPyNbFile
@@ -41,7 +42,8 @@ def comparable(outputs: list[Any]) -> list[Any]:
     for output in outputs:
         if output.get("metadata", {}).get("nbext") == ANSWER["nbext"]:
             text = str(output.get("data", {}).get("text/plain", "")).strip()
-            output = {**output, "data": {"text/plain": "<answer>" if text else "<no answer>"}}
+            shown_as = {"text/plain": "<answer>" if text else "<no answer>"}
+            output = NotebookNode({**output, "data": NotebookNode(shown_as)})
         shown.append(output)
     return shown
 
@@ -49,29 +51,45 @@ def comparable(outputs: list[Any]) -> list[Any]:
 def follow_display_updates(
     get_message: Callable[..., dict[str, Any]],
 ) -> Callable[..., dict[str, Any]]:
-    """``get_message`` that applies ``update_display_data`` to the output it updates.
+    """``get_message`` that hands nbval each output as its last update left it.
 
-    nbval keeps the ``data`` and ``metadata`` dicts of each ``display_data``
-    message as the cell's output, so updating those dicts in place updates it.
+    nbval copies an output as its message arrives, so an update cannot reach it
+    afterwards. Instead, from the first output that has a display id on, the
+    cell's outputs are held back in order, updates are applied to them, and
+    they are handed over, still in order, just before the kernel goes idle.
     """
-    shown: dict[str, dict[str, Any]] = {}
+    held: list[dict[str, Any]] = []
+    by_id: dict[str, dict[str, Any]] = {}
+    ready: list[dict[str, Any]] = []
 
     def get(*args: Any, **kwargs: Any) -> dict[str, Any]:
-        while True:
+        while not ready:
             message = get_message(*args, **kwargs)
+            kind = message.get("msg_type")
             content = message.get("content", {})
             display_id = (content.get("transient") or {}).get("display_id")
-            if message.get("msg_type") == "display_data" and display_id:
-                shown[display_id] = content
-            elif message.get("msg_type") == "update_display_data" and display_id in shown:
-                target = shown[display_id]
-                for key in ("data", "metadata"):
-                    target[key].clear()
-                    target[key].update(content.get(key) or {})
-                continue
-            return message
+            if kind == "update_display_data":
+                if display_id in by_id:
+                    for key in ("data", "metadata"):
+                        by_id[display_id][key] = content.get(key) or {}
+                continue  # nbval has no use for an update it cannot apply
+            if kind == "display_data" and display_id:
+                by_id[display_id] = content
+                held.append(message)
+            elif held and kind in _OUTPUTS:
+                held.append(message)
+            elif held and kind == "status" and content.get("execution_state") == "idle":
+                ready.extend([*held, message])
+                held.clear()
+                by_id.clear()
+            else:
+                return message
+        return ready.pop(0)
 
     return get
+
+
+_OUTPUTS = ("display_data", "execute_result", "stream", "error", "clear_output")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

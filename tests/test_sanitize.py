@@ -331,25 +331,35 @@ def test_outputs_that_are_not_answers_are_compared_as_they_are() -> None:
     ]
 
 
-def test_display_updates_reach_the_output_nbval_kept() -> None:
-    A = {"display_id": "a"}
-    first = {"data": {"text/plain": ""}, "metadata": ANSWER, "transient": A}
-    plain = {"data": {"text/plain": "x"}, "metadata": {}}
-    update = {"data": {"text/plain": "Paris."}, "metadata": ANSWER, "transient": A}
+def test_display_updates_reach_the_output_nbval_keeps() -> None:
+    first = {"data": {"text/plain": ""}, "metadata": ANSWER, "transient": {"display_id": "a"}}
+    update = {
+        "data": {"text/plain": "Paris."},
+        "metadata": ANSWER,
+        "transient": {"display_id": "a"},
+    }
     unseen = {**update, "transient": {"display_id": "b"}}
+    printed = {"name": "stdout", "text": "after\n"}
+    idle = {"execution_state": "idle"}
     queue = [
+        {"msg_type": "execute_input", "content": {"code": "%%chat"}},
         {"msg_type": "display_data", "content": first},
-        {"msg_type": "display_data", "content": plain},
+        {"msg_type": "stream", "content": printed},
         {"msg_type": "update_display_data", "content": update},
         {"msg_type": "update_display_data", "content": unseen},
-        {"msg_type": "status", "content": {"execution_state": "idle"}},
+        {"msg_type": "status", "content": idle},
+        {"msg_type": "stream", "content": printed},
     ]
     get = NOTEBOOK_CONFTEST.follow_display_updates(lambda **_: queue.pop(0))
-    kept = get(timeout=1)["content"]
-    assert kept is first and get(timeout=1)["content"] is plain
-    # the update is applied to the first output and not handed to nbval
-    unknown = get(timeout=1)
-    assert unknown["msg_type"] == "update_display_data", "an update of an unseen id passes on"
-    assert first["data"] == {"text/plain": "Paris."} and first["metadata"] == ANSWER
-    assert plain["data"] == {"text/plain": "x"}
-    assert get(timeout=1)["msg_type"] == "status"
+    kinds = [get(timeout=1) for _ in range(5)]
+    # in order, the display as its last update left it, updates themselves not passed on
+    assert [m["msg_type"] for m in kinds] == [
+        "execute_input",
+        "display_data",
+        "stream",
+        "status",
+        "stream",
+    ]
+    assert kinds[1]["content"]["data"] == {"text/plain": "Paris."}
+    assert kinds[2]["content"] is printed and kinds[3]["content"] is idle
+    assert not queue
