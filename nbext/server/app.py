@@ -55,6 +55,7 @@ def build_app(
         local_key=local_key,
         home=settings.home,
         model_aliases=ModelAliases.parse(settings.model_aliases),
+        code_limits=settings.code_limits,
     )
 
 

@@ -64,7 +64,7 @@ class CodeInterpreterExecutor:
         self.files = files
         self.sandboxes = Path(sandboxes)
         self.outputs = outputs
-        self.limits = limits
+        self.limits = limits or Limits()
         self.idle_timeout = idle_timeout
         self._interpreter: CodeInterpreter | None = None
         self._lock = threading.Lock()

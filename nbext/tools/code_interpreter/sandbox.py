@@ -21,32 +21,18 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from nbext.config import CodeLimits
+
 LAUNCHER = Path(__file__).with_name("_launcher.py")
 UID_BASE = 1_500_000_000
 """Sandbox uids are drawn from [UID_BASE, UID_BASE + UID_SPAN): far above any
 real account or container subuid range, and never written to /etc/passwd."""
 UID_SPAN = 1_000_000
-GIB = 1024**3
 MOUNT_POINT = "/mnt/data"
 
 
-@dataclass(frozen=True)
-class Limits:
-    """Per-kernel limits; defaults suit a teaching server on a small machine."""
-
-    timeout: float = 60.0
-    """Wall-clock seconds per execution; then interrupt, then restart."""
-    cpu_seconds: int = 120
-    """CPU seconds per execution (all threads of the kernel process together)."""
-    memory_bytes: int = GIB
-    """Address-space limit (RLIMIT_AS) of the kernel and each process it starts."""
-    max_processes: int = 64
-    """Processes *and threads* of the sandbox uid (RLIMIT_NPROC counts tasks)."""
-    max_output_bytes: int = 32 * 1024
-    """Logs beyond this are cut, with a note saying how much was dropped."""
-    max_file_bytes: int = 64 * 1024 * 1024
-    """Largest file the code may write (RLIMIT_FSIZE) and that is returned."""
-    max_images: int = 16
+Limits = CodeLimits
+"""Per-kernel limits: defined with the settings that set them (``NBEXT_CODE_*``)."""
 
 
 @dataclass(frozen=True)
