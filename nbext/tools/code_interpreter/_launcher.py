@@ -12,8 +12,8 @@ so they come first; privileges are dropped last, just before ``exec``.
 
 Modes::
 
-    _launcher.py [--netns] [--workdir DIR] [--uid N --gid N] [--rlimit NAME=SOFT:HARD]...
-                 -- ARGV...
+    _launcher.py [--netns] [--workdir DIR [--runtime DIR] [--hide DIR]... [--hide-proc]]
+                 [--uid N --gid N] [--rlimit NAME=SOFT:HARD]... -- ARGV...
     _launcher.py --probe [same flags] -- ARGV...   # JSON report, then run ARGV
     _launcher.py --kill-uid N                      # kill every process of uid N
 """
@@ -33,8 +33,13 @@ import struct
 
 CLONE_NEWNET = 0x40000000
 CLONE_NEWNS = 0x00020000
-MS_NOSUID, MS_NODEV, MS_BIND, MS_REC, MS_PRIVATE = 0x2, 0x4, 0x1000, 0x4000, 0x40000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 0x1, 0x2, 0x4, 0x8
+MS_BIND, MS_REC, MS_PRIVATE = 0x1000, 0x4000, 0x40000
 MOUNT_POINT = "/mnt/data"
+SCRATCH = {"/tmp": "64m", "/dev/shm": "64m", "/var/tmp": "8m", "/run/lock": "1m"}
+"""The host's world-writable directories, each replaced in the kernel's mount
+namespace by a small private tmpfs: code cannot fill the host's disk through
+them, nor see or plant files there for other users."""
 PR_SET_NO_NEW_PRIVS = 38
 SIOCSIFFLAGS = 0x8914
 IFF_UP_LOOPBACK_RUNNING = 0x1 | 0x8 | 0x40
@@ -52,20 +57,25 @@ def _unshare_network() -> None:
         fcntl.ioctl(sock, SIOCSIFFLAGS, struct.pack("16sH14x", b"lo", IFF_UP_LOOPBACK_RUNNING))
 
 
-def _mount_workdir(workdir: str) -> None:
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"{what}: {os.strerror(errno)}")
+
+
+def _mount_workdir(workdir: str, runtime: str | None, hide: list[str]) -> None:
     """Show the workdir at /mnt/data in a private mount namespace, and cd there.
 
     The path the code sees no longer depends on where the server keeps its
     data (which the sandbox uid may not be allowed to traverse, e.g. under
     /root), and it is the path models already use for code_interpreter files.
+    The server's data directories (``hide``) are covered by empty read-only
+    tmpfs mounts, the world-writable ones by small private ones (``SCRATCH``);
+    the kernel's own runtime directory (its sockets, under the host's /tmp) is
+    then bound back at its path.
     """
     libc = ctypes.CDLL(None, use_errno=True)
-
-    def check(result: int, what: str) -> None:
-        if result != 0:
-            errno = ctypes.get_errno()
-            raise OSError(errno, f"{what}: {os.strerror(errno)}")
-
+    check = _check
     check(libc.unshare(CLONE_NEWNS), "unshare(CLONE_NEWNS)")
     # Nothing mounted below may propagate back to the host.
     check(libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None), "make / private")
@@ -75,7 +85,35 @@ def _mount_workdir(workdir: str) -> None:
     os.mkdir(MOUNT_POINT)
     check(libc.mount(workdir.encode(), MOUNT_POINT.encode(), None, MS_BIND | MS_REC, None),
           "bind workdir")
+    # Held open across the mounts that cover it; bound back through /proc/self/fd.
+    kept = os.open(runtime, os.O_PATH | os.O_DIRECTORY) if runtime else None
+    flags = MS_NOSUID | MS_NODEV
+    for path in hide:
+        if os.path.isdir(path):
+            check(libc.mount(b"tmpfs", path.encode(), b"tmpfs", flags | MS_NOEXEC | MS_RDONLY,
+                             b"size=4k,mode=555"), f"hide {path}")
+    for path, size in SCRATCH.items():
+        if os.path.isdir(path) and not os.path.islink(path):
+            options = f"size={size},mode=1777".encode()
+            check(libc.mount(b"tmpfs", path.encode(), b"tmpfs", flags, options), f"tmpfs {path}")
+    if runtime and kept is not None:
+        os.makedirs(runtime, exist_ok=True)
+        source = f"/proc/self/fd/{kept}".encode()
+        check(libc.mount(source, runtime.encode(), None, MS_BIND, None), "bind runtime")
+        os.close(kept)
     os.chdir(MOUNT_POINT)
+
+
+def _hide_processes() -> None:
+    """A /proc of our own that lists only the sandbox uid's processes (hidepid).
+
+    Other users' processes, the server's included, vanish: no command lines,
+    no environments, no pids to aim at. Needs the private mount namespace.
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+    flags = MS_NOSUID | MS_NODEV | MS_NOEXEC
+    if libc.mount(b"proc", b"/proc", b"proc", flags, b"hidepid=invisible") != 0:
+        _check(libc.mount(b"proc", b"/proc", b"proc", flags, b"hidepid=2"), "mount /proc hidepid")
 
 
 def _no_new_privileges() -> None:
@@ -117,6 +155,9 @@ def main() -> None:
     parser.add_argument("--kill-uid", type=int)
     parser.add_argument("--netns", action="store_true")
     parser.add_argument("--workdir", help="bind this directory at /mnt/data")
+    parser.add_argument("--runtime", help="the kernel's runtime directory, kept visible")
+    parser.add_argument("--hide", action="append", default=[], help="cover this directory")
+    parser.add_argument("--hide-proc", action="store_true", help="a /proc without others")
     parser.add_argument("--uid", type=int)
     parser.add_argument("--gid", type=int)
     parser.add_argument("--rlimit", action="append", default=[])
@@ -130,7 +171,9 @@ def main() -> None:
     argv = args.argv[1:]
     # In probe mode each step is tried and reported; otherwise any failure
     # aborts the launch (the manager only asks for what the probe proved works).
-    report: dict[str, object] = {"netns": False, "mount": False, "setuid": False, "errors": []}
+    report: dict[str, object] = {
+        "netns": False, "mount": False, "proc": False, "setuid": False, "errors": [],
+    }
     errors: list[str] = report["errors"]  # type: ignore[assignment]
     if args.netns:
         try:
@@ -142,8 +185,16 @@ def main() -> None:
             errors.append(str(exc))
     if args.workdir:
         try:
-            _mount_workdir(args.workdir)
+            _mount_workdir(args.workdir, args.runtime, args.hide)
             report["mount"] = True
+        except OSError as exc:
+            if not args.probe:
+                raise
+            errors.append(str(exc))
+    if args.hide_proc and report["mount"]:
+        try:
+            _hide_processes()
+            report["proc"] = True
         except OSError as exc:
             if not args.probe:
                 raise

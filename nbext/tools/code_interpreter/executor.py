@@ -75,8 +75,13 @@ class CodeInterpreterExecutor:
         with self._lock:
             if self._interpreter is None:
                 self.sandboxes.mkdir(parents=True, exist_ok=True)
+                # The whole data directory (database, uploads, every thread's
+                # sandbox) is out of the kernels' sight.
                 self._interpreter = CodeInterpreter(
-                    self.sandboxes, limits=self.limits, idle_timeout=self.idle_timeout
+                    self.sandboxes,
+                    limits=self.limits,
+                    idle_timeout=self.idle_timeout,
+                    hide=(self.sandboxes.parent,),
                 )
             return self._interpreter
 

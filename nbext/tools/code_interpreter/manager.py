@@ -53,8 +53,12 @@ class CodeInterpreter:
         isolate_network: bool = True,
         mount_workdir: bool = True,
         drop_privileges: bool = True,
+        hide: tuple[Path | str, ...] | None = None,
     ) -> None:
+        """``hide``: directories no kernel may see (the server's data directory;
+        default ``base_dir``, which holds every thread's working directory)."""
         self.base_dir = Path(base_dir)
+        self.hide = tuple(Path(p).resolve() for p in (hide if hide is not None else (base_dir,)))
         self.limits = limits or sandbox.Limits()
         self.idle_timeout = idle_timeout
         self.python = python
@@ -65,7 +69,12 @@ class CodeInterpreter:
             setuid=probed.setuid and drop_privileges,
             kernel_python=probed.kernel_python,
             notes=probed.notes,
+            proc=probed.proc and mount_workdir,
         )
+        if not self.isolation.setuid:
+            # Kernels run as this process's own uid: without this they could
+            # read its /proc/<pid>/environ (API keys) and memory.
+            sandbox.forbid_inspection()
         self._sandboxes: dict[str, _Sandbox] = {}
         self._lock = threading.Lock()
         self._closed = threading.Event()
@@ -193,7 +202,9 @@ class CodeInterpreter:
             return box
 
     def _start(self, box: _Sandbox) -> SandboxKernel:
-        kernel = SandboxKernel(box.workdir, self.limits, self.isolation, box.uid, self.python)
+        kernel = SandboxKernel(
+            box.workdir, self.limits, self.isolation, box.uid, self.python, self.hide
+        )
         kernel.start()
         return kernel
 

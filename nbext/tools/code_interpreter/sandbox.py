@@ -8,6 +8,7 @@ from an allowlist, and the launcher command line that applies it all.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import functools
 import json
 import math
@@ -48,6 +49,8 @@ class Isolation:
     kernel_python: str
     """``sys.version`` of the kernel's interpreter as the sandbox user sees it."""
     notes: tuple[str, ...] = ()
+    proc: bool = False
+    """Kernels get a /proc that shows only their own processes (hidepid)."""
 
 
 def launcher_prefix(python: str) -> list[str]:
@@ -64,7 +67,7 @@ def probe(python: str = sys.executable) -> Isolation:
     want_setuid = os.geteuid() == 0
     uid = UID_BASE + UID_SPAN - 1
     scratch = tempfile.mkdtemp(prefix="nbext-probe-")
-    cmd = [*launcher_prefix(python), "--probe", "--netns", "--workdir", scratch]
+    cmd = [*launcher_prefix(python), "--probe", "--netns", "--workdir", scratch, "--hide-proc"]
     if want_setuid:
         cmd += ["--uid", str(uid), "--gid", str(uid)]
     check = "import sys, ipykernel, matplotlib_inline; print(sys.version.split()[0])"
@@ -88,14 +91,30 @@ def probe(python: str = sys.executable) -> Isolation:
         if report["setuid"]:
             # Retry without dropping privileges: a kernel as root beats none.
             return Isolation(
-                report["netns"], report["mount"], False, sys.version.split()[0], tuple(notes)
+                report["netns"], report["mount"], False, sys.version.split()[0], tuple(notes),
+                proc=report["proc"],
             )
     if report["setuid"] and version != sys.version.split()[0]:
         notes.append(
             f"the kernel runs Python {version}, not the server's {sys.version.split()[0]}: "
             "the sandbox user cannot read the server interpreter's own library directory"
         )
-    return Isolation(report["netns"], report["mount"], report["setuid"], version, tuple(notes))
+    return Isolation(
+        report["netns"], report["mount"], report["setuid"], version, tuple(notes),
+        proc=report["proc"],
+    )
+
+
+PR_SET_DUMPABLE = 4
+
+
+def forbid_inspection() -> None:
+    """Make this process non-dumpable: its /proc/<pid>/environ, mem, fd and maps
+    become root's, so processes of the same uid (kernels not running as a
+    private uid) cannot read its environment or memory. Also means no core
+    dumps and no debugger attaching as the same user (root still can)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
 
 
 def allocate_uid(taken: set[int]) -> int:
@@ -204,13 +223,25 @@ def kernel_argv(
     workdir: Path,
     uid: int | None,
     extra_nproc: int,
+    runtime: Path | None = None,
+    hide: tuple[Path, ...] = (),
 ) -> list[str]:
-    """The full kernel command: launcher, its flags, then ipykernel."""
+    """The full kernel command: launcher, its flags, then ipykernel.
+
+    ``runtime`` is the kernel's own runtime directory (kept visible in its mount
+    namespace); ``hide`` are the server's data directories (covered there).
+    """
     cmd = launcher_prefix(python)
     if isolation.netns:
         cmd.append("--netns")
     if isolation.mount:
         cmd += ["--workdir", str(workdir)]
+        if runtime is not None:
+            cmd += ["--runtime", str(runtime)]
+        for path in hide:
+            cmd += ["--hide", str(path)]
+        if isolation.proc:
+            cmd.append("--hide-proc")
     if uid is not None:
         cmd += ["--uid", str(uid), "--gid", str(uid)]
     # As root RLIMIT_NPROC only binds once the uid is dropped; without a private
