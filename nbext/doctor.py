@@ -500,6 +500,7 @@ def isolation_row(isolation: Isolation, limits: Limits, is_root: bool) -> Row:
         ("netns", "network namespace"),
         ("mount", "private /mnt/data mount"),
         ("setuid", "private uid"),
+        ("proc", "private /proc"),
     )
     active = [label for attr, label in protections if getattr(isolation, attr)]
     inactive = [label for attr, label in protections if not getattr(isolation, attr)]
