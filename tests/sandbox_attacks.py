@@ -596,7 +596,8 @@ def run_attacks(home: Path, only: list[str] | None = None) -> dict[str, dict[str
         isolation = ci.isolation
         verdicts["_isolation"] = {
             "verdict": "",
-            "reason": f"netns={isolation.netns} mount={isolation.mount} proc={isolation.proc} "
+            "reason": f"userns={isolation.userns} netns={isolation.netns} mount={isolation.mount} "
+            f"proc={isolation.proc} "
             f"setuid={isolation.setuid} uid={os.getuid()}",
         }
         for number, attack in enumerate(ATTACKS):

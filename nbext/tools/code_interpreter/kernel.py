@@ -46,6 +46,14 @@ server CPU until the time limit."""
 INTERRUPT_GRACE = 2.0
 """Seconds an interrupted kernel gets to go idle before it is restarted."""
 LOST = "variables and imports were lost (files are kept)"
+NOT_DUMPABLE = """\
+# nbext: before any code runs, this kernel becomes non-dumpable: kernels of the
+# same uid (a server that is not root) cannot reach its memory, environment or
+# files through /proc/<pid>/ (mem, environ, root, cwd, fd).
+import ctypes
+ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE
+del ctypes
+"""
 
 
 class KernelStartError(RuntimeError):
@@ -92,6 +100,9 @@ class SandboxKernel:
         self.runtime = runtime = Path(tempfile.mkdtemp(prefix="nbext-ci-"))
         for sub in ("tmp", "ipython", "mpl", "cache", "config", "jupyter"):
             (runtime / sub).mkdir()
+        startup = runtime / "ipython" / "profile_default" / "startup"
+        startup.mkdir(parents=True)
+        (startup / "00-nbext-sandbox.py").write_text(NOT_DUMPABLE)
         argv = sandbox.kernel_argv(
             self.python,
             self.isolation,

@@ -70,6 +70,7 @@ class CodeInterpreter:
             kernel_python=probed.kernel_python,
             notes=probed.notes,
             proc=probed.proc and mount_workdir,
+            userns=probed.userns,
         )
         if not self.isolation.setuid:
             # Kernels run as this process's own uid: without this they could

@@ -51,6 +51,15 @@ class Isolation:
     notes: tuple[str, ...] = ()
     proc: bool = False
     """Kernels get a /proc that shows only their own processes (hidepid)."""
+    userns: bool = False
+    """Not root: kernels enter a user namespace of their own first, which is what
+    lets them have the network and mount namespaces."""
+
+
+def interpreter_home(python: str) -> Path:
+    """The venv (or prefix) the kernel's interpreter lives in, as its path says:
+    kept visible in the kernel's mount namespace (a venv under /tmp, say)."""
+    return Path(os.path.abspath(python)).parent.parent
 
 
 def launcher_prefix(python: str) -> list[str]:
@@ -67,7 +76,10 @@ def probe(python: str = sys.executable) -> Isolation:
     want_setuid = os.geteuid() == 0
     uid = UID_BASE + UID_SPAN - 1
     scratch = tempfile.mkdtemp(prefix="nbext-probe-")
-    cmd = [*launcher_prefix(python), "--probe", "--netns", "--workdir", scratch, "--hide-proc"]
+    cmd = [*launcher_prefix(python), "--probe", "--netns", "--workdir", scratch]
+    cmd += ["--keep", str(interpreter_home(python))]
+    # Root remounts /proc; in a user namespace that needs a PID namespace too.
+    cmd.append("--hide-proc" if want_setuid else "--userns")
     if want_setuid:
         cmd += ["--uid", str(uid), "--gid", str(uid)]
     check = "import sys, ipykernel, matplotlib_inline; print(sys.version.split()[0])"
@@ -92,7 +104,7 @@ def probe(python: str = sys.executable) -> Isolation:
             # Retry without dropping privileges: a kernel as root beats none.
             return Isolation(
                 report["netns"], report["mount"], False, sys.version.split()[0], tuple(notes),
-                proc=report["proc"],
+                proc=report["proc"], userns=report["userns"],
             )
     if report["setuid"] and version != sys.version.split()[0]:
         notes.append(
@@ -101,7 +113,7 @@ def probe(python: str = sys.executable) -> Isolation:
         )
     return Isolation(
         report["netns"], report["mount"], report["setuid"], version, tuple(notes),
-        proc=report["proc"],
+        proc=report["proc"], userns=report["userns"],
     )
 
 
@@ -232,12 +244,15 @@ def kernel_argv(
     namespace); ``hide`` are the server's data directories (covered there).
     """
     cmd = launcher_prefix(python)
+    if isolation.userns and (isolation.netns or isolation.mount):
+        cmd.append("--userns")
     if isolation.netns:
         cmd.append("--netns")
     if isolation.mount:
         cmd += ["--workdir", str(workdir)]
+        cmd += ["--keep", str(interpreter_home(python))]
         if runtime is not None:
-            cmd += ["--runtime", str(runtime)]
+            cmd += ["--keep", str(runtime)]
         for path in hide:
             cmd += ["--hide", str(path)]
         if isolation.proc:
