@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -216,3 +217,13 @@ def test_idle_kernels_are_stopped(tmp_path: Path) -> None:
         assert not os.path.exists(f"/proc/{pid}")
         assert not idle.is_running("t")
         assert idle.execute("t", "print('again')").logs.strip() == "again"
+
+
+def test_a_directory_holding_the_interpreter_is_never_hidden(tmp_path: Path) -> None:
+    # A data directory set to /, /usr or the venv's parent must not take the
+    # kernel's Python away: only tmp_path is covered in the kernel's view.
+    venv = Path(sys.executable).parent.parent
+    wanted = ("/", "/usr", venv, venv.parent, tmp_path)
+    with CodeInterpreter(tmp_path, hide=wanted, idle_timeout=None) as careful:
+        assert careful.hide == (tmp_path.resolve(),)
+        assert careful.execute("t", "print('alive')").logs.strip() == "alive"

@@ -10,6 +10,7 @@ in the thread's working directory; a stopped kernel simply starts again.
 from __future__ import annotations
 
 import atexit
+import os
 import re
 import shutil
 import sys
@@ -25,6 +26,15 @@ from nbext.tools.code_interpreter.result import ExecutionResult
 from nbext.tools.code_interpreter.workdir import changed_files, put_file, snapshot
 
 _THREAD_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+
+
+def _may_hide(path: Path, python: str) -> bool:
+    """Not a directory holding an interpreter or its standard library: a data
+    directory set to ``/``, ``/usr`` or ``~`` must not take the kernel's Python
+    away with it."""
+    needed = {Path(sys.base_prefix).resolve(), Path(python).resolve().parent, Path("/usr/lib")}
+    needed.add(Path(os.path.abspath(python)).parent.parent)  # its venv
+    return not any(path == place or path in place.parents for place in needed)
 
 
 @dataclass
@@ -58,7 +68,8 @@ class CodeInterpreter:
         """``hide``: directories no kernel may see (the server's data directory;
         default ``base_dir``, which holds every thread's working directory)."""
         self.base_dir = Path(base_dir)
-        self.hide = tuple(Path(p).resolve() for p in (hide if hide is not None else (base_dir,)))
+        wanted = (Path(p).resolve() for p in (hide if hide is not None else (base_dir,)))
+        self.hide = tuple(p for p in wanted if _may_hide(p, python))
         self.limits = limits or sandbox.Limits()
         self.idle_timeout = idle_timeout
         self.python = python
