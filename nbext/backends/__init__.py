@@ -14,7 +14,12 @@ def backend_from_settings(settings: Settings) -> ChatBackend:
     if settings.backend_url:
         from nbext.backends.remote import RemoteBackend
 
-        return RemoteBackend(settings.backend_url, settings.backend_key, settings.model)
+        return RemoteBackend(
+            settings.backend_url,
+            settings.backend_key,
+            settings.model,
+            model_dir=settings.model_dir,
+        )
     # Imported here so that pointing at a remote endpoint never loads llama.cpp.
     from nbext.backends.embedded import EmbeddedBackend
 

@@ -60,7 +60,6 @@ from pathlib import Path
 from typing import Any
 
 from llama_cpp import Llama
-from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 from llama_cpp.llama_grammar import JSON_GBNF, LlamaGrammar
 from openai.types import CompletionUsage, Model
 from openai.types.chat import ChatCompletion, ChatCompletionChunk, ChatCompletionMessage
@@ -76,10 +75,11 @@ from openai.types.chat.chat_completion_message_function_tool_call import (
     Function,
 )
 
-from nbext.backends.base import ChatRequest
+from nbext.backends.base import ChatRequest, TokenCounting
+from nbext.backends.chat_tokens import ChatTokenizer, chat_formatter
 from nbext.backends.model_file import ensure_model_file
 from nbext.backends.models import CATALOGUE, EmbeddedModel, find_model
-from nbext.backends.tool_calls import ParsedCall, ToolCallExtractor, arguments_as_objects
+from nbext.backends.tool_calls import ParsedCall, ToolCallExtractor
 from nbext.errors import APIError, invalid
 
 DEFAULT_CONTEXT_WINDOW = 32_768
@@ -88,8 +88,6 @@ DEFAULT_MAX_TOKENS = 1024
 can repeat itself until the context is full, which would hold the model for
 minutes. A request's own ``max_tokens`` / ``max_completion_tokens`` wins."""
 _FORCED_CALL_PREFIX = "<tool_call>\n"
-_EMPTY_TURN = {"role": "user", "content": ""}
-_EMPTY_TURN_TEXT = "<|im_start|>user\n<|im_end|>\n"
 _N_BATCH = 128
 """Prompt tokens per llama.cpp decode call, and the grain of KV cache reuse: a
 request re-evaluates up to ``_N_BATCH - 1`` tokens that a cache ignoring batch
@@ -111,7 +109,8 @@ class _LoadedModel:
     """
 
     llm: Llama
-    formatter: Jinja2ChatFormatter
+    tokens: ChatTokenizer
+    """The model's tokenizer and chat template (prompts and their token counts)."""
     lock: threading.Lock
     created: int
     whole_batches: int = 0
@@ -134,13 +133,8 @@ def _load(model_path: Path, n_ctx: int, threads: int) -> _LoadedModel:
         n_threads_batch=threads,
         verbose=False,
     )
-    template = llm.metadata["tokenizer.chat_template"]
-    formatter = Jinja2ChatFormatter(
-        template=template,
-        eos_token=llm._model.token_get_text(llm.token_eos()),
-        bos_token=llm._model.token_get_text(llm.token_bos()),
-    )
-    return _LoadedModel(llm, formatter, threading.Lock(), int(model_path.stat().st_mtime))
+    tokens = ChatTokenizer(llm, chat_formatter(llm))
+    return _LoadedModel(llm, tokens, threading.Lock(), int(model_path.stat().st_mtime))
 
 
 @dataclass(frozen=True)
@@ -215,16 +209,11 @@ class EmbeddedBackend:
         return [Model(id=self._model.id, object="model", created=created, owned_by="nbext")]
 
     def count_tokens(self, messages: Sequence[Any], tools: Sequence[Any] | None = None) -> int:
-        model = self.load()
-        if not messages:
-            # Qwen's template reads messages[0]: measure with an empty user turn,
-            # then take that turn's own tokens off.
-            with_turn = self._render(model, [_EMPTY_TURN], list(tools or []), None)
-            return len(self._tokenize(model, with_turn)) - len(
-                self._tokenize(model, _EMPTY_TURN_TEXT)
-            )
-        prompt = self._render(model, list(messages), list(tools or []), None)
-        return len(self._tokenize(model, prompt))
+        return self.load().tokens.count(messages, tools)
+
+    @property
+    def token_counting(self) -> TokenCounting:
+        return "tokenizer"
 
     def create(self, request: ChatRequest) -> ChatCompletion:
         content: list[str] = []
@@ -263,9 +252,7 @@ class EmbeddedBackend:
             object="chat.completion",
             created=created,
             model=self._model.id,
-            choices=[
-                Choice(index=0, message=message, finish_reason=finish_reason, logprobs=None)
-            ],
+            choices=[Choice(index=0, message=message, finish_reason=finish_reason, logprobs=None)],
             usage=usage,
         )
 
@@ -337,7 +324,7 @@ class EmbeddedBackend:
             if calls:
                 finish_reason = "tool_calls"
             yield chunk(ChoiceDelta(), finish_reason)
-            completion_tokens = len(self._tokenize(model, plan.prefix + output))
+            completion_tokens = len(model.tokens.tokenize(plan.prefix + output))
             yield ChatCompletionChunk(
                 id=completion_id,
                 object="chat.completion.chunk",
@@ -388,11 +375,11 @@ class EmbeddedBackend:
         elif (fmt := request.get("response_format")) and fmt.get("type") != "text":
             grammar = _format_grammar(fmt)
 
-        prompt = self._render(model, messages, tools, tool_choice)
-        tokens = self._tokenize(model, prompt)
+        prompt = model.tokens.render(messages, tools, tool_choice)
+        tokens = model.tokens.tokenize(prompt)
         prompt_tokens = len(tokens)
         if prefix:
-            tokens = self._tokenize(model, prompt + prefix)
+            tokens = model.tokens.tokenize(prompt + prefix)
         room = self._context_window - prompt_tokens
         if room <= 0:
             raise invalid(
@@ -435,21 +422,6 @@ class EmbeddedBackend:
                 param="tool_choice",
             )
         raise invalid(f"Unsupported tool_choice: {tool_choice!r}.", param="tool_choice")
-
-    @staticmethod
-    def _render(
-        model: _LoadedModel, messages: list[Any], tools: list[Any], tool_choice: Any
-    ) -> str:
-        rendered = model.formatter(
-            messages=arguments_as_objects(messages),
-            tools=tools or None,
-            tool_choice=tool_choice if tools else None,
-        )
-        return rendered.prompt
-
-    @staticmethod
-    def _tokenize(model: _LoadedModel, text: str) -> list[int]:
-        return model.llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
 
     @staticmethod
     def _finish_calls(

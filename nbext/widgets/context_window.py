@@ -15,6 +15,13 @@ from traitlets import Dict, List
 from nbext.widgets.base import StateView
 from nbext.widgets.html_kit import BLUE, GREY, RED, ROLE_COLOURS, esc, plural
 
+_COUNTING = {
+    "tokenizer": "the model's own tokenizer",
+    "usage": "characters per token from the backend's reported usage",
+    "estimate": "characters/4 (an estimate: the backend reported no usage yet)",
+}
+"""The ``token_counting`` of a run's context, in words."""
+
 
 class ContextWindowView(StateView):
     """Model: ``context`` (the run's ``thread.run.context`` object) and ``messages``
@@ -76,6 +83,8 @@ class ContextWindowView(StateView):
             f"first prompt {self.context.get('prompt_tokens', 0)} tokens of a "
             f"{budget}-token budget (context window {window})",
         ]
+        if method := self.context.get("token_counting"):
+            lines.append(f"tokens counted by {esc(_COUNTING.get(method, method))}")
         if estimated:
             lines.append("per-message sizes ≈ characters/4: /context does not report them")
         legend = "".join(f"<div>{line}</div>" for line in lines)
