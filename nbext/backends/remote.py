@@ -14,7 +14,9 @@ tests/test_third_party_backend.py):
   sends them once, and clients concatenate the names): later repeats are dropped;
 - tool calls written out as text (``<tool_call>{...}</tool_call>`` or a fenced
   JSON block naming a tool) when only a forced ``tool_choice`` is structured:
-  read back into ``tool_calls`` as the embedded backend does.
+  read back into ``tool_calls`` as the embedded backend does;
+- a 500 for an assistant message whose ``content`` is ``null`` beside its tool
+  calls (as OpenAI allows): such a ``content`` is left out of the request.
 
 Prompt tokens (truncation, ``/context``) are counted with the model's own
 tokenizer when the endpoint serves a catalogue model whose GGUF is here, else
@@ -251,11 +253,28 @@ class RemoteBackend:
         body = {k: v for k, v in request.items() if k not in ("stream", "stream_options")}
         if body.get("model") in (None, "", "default"):
             body["model"] = self.default_model
+        body["messages"] = [_without_null_content(m) for m in body.get("messages") or []]
         return body
 
 
 def _prompt_chars(messages: Sequence[Any], tools: Sequence[Any] | None) -> int:
-    return len(json.dumps(list(messages))) + len(json.dumps(list(tools or [])))
+    text = json.dumps(list(messages), ensure_ascii=False) + json.dumps(
+        list(tools or []), ensure_ascii=False
+    )
+    return len(text)
+
+
+def _without_null_content(message: Any) -> Any:
+    """An assistant message's ``"content": null`` beside its tool calls left out: OpenAI
+    allows either, ``llama_cpp.server`` rejects the null (500, a validation error)."""
+    if (
+        isinstance(message, dict)
+        and message.get("role") == "assistant"
+        and "content" in message
+        and message["content"] is None
+    ):
+        return {k: v for k, v in message.items() if k != "content"}
+    return message
 
 
 def _written_call_names(body: dict[str, Any]) -> list[str]:
