@@ -32,6 +32,7 @@ import pytest
 from api_helpers import free_port, start_serve
 from openai import AssistantEventHandler
 from openai.types.beta import Assistant
+from openai.types.chat import ChatCompletionChunk
 
 from nbext.backends.model_file import ensure_model_file
 from nbext.backends.models import DEFAULT_MODEL
@@ -369,3 +370,47 @@ def test_without_the_tokenizer_counts_follow_the_reported_usage(llama_server: st
     assert remote.token_counting == "usage"
     assert remote.count_tokens(long_messages) == reported.prompt_tokens
     assert estimate != reported.prompt_tokens  # characters/4 was off for this text
+
+
+def _chunk(
+    delta: dict, finish_reason: str | None = None, usage: dict | None = None
+) -> ChatCompletionChunk:
+    choices = [] if usage else [{"index": 0, "delta": delta, "finish_reason": finish_reason}]
+    return ChatCompletionChunk.model_validate(
+        {
+            "id": "chatcmpl-1",
+            "object": "chat.completion.chunk",
+            "created": 0,
+            "model": "m",
+            "choices": choices,
+            **({"usage": usage} if usage else {}),
+        }
+    )
+
+
+def test_a_written_out_call_streamed_before_the_usage_chunk(weather_tool: dict) -> None:
+    """Wire data, no server: a written-out call is only known at the end of the text,
+    so the finish chunk is held back; the endpoint's usage chunk must still come last."""
+    text = '```json\n{"name": "get_weather", "arguments": {"city": "Oslo"}}\n```'
+    usage = {"prompt_tokens": 50, "completion_tokens": 20, "total_tokens": 70}
+    endpoint = [
+        _chunk({"role": "assistant"}),
+        *(_chunk({"content": text[i : i + 7]}) for i in range(0, len(text), 7)),
+        _chunk({}, "stop"),
+        _chunk({}, usage=usage),
+    ]
+    body = {"model": "m", "messages": WEATHER_QUESTION, "tools": [weather_tool]}
+    remote = RemoteBackend("http://127.0.0.1:9/v1", None, "m")
+    chunks = list(remote._normalized(body, iter(endpoint)))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == ""
+    calls = [call for c in chunks if c.choices for call in c.choices[0].delta.tool_calls or []]
+    assert [(c.function.name, json.loads(c.function.arguments)) for c in calls] == [
+        ("get_weather", {"city": "Oslo"})
+    ]
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "tool_calls"
+    assert chunks[-1].choices == [] and chunks[-1].usage.model_dump() == {
+        **usage,
+        "completion_tokens_details": None,
+        "prompt_tokens_details": None,
+    }
+    assert remote.token_counting == "usage"

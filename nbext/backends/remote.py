@@ -184,8 +184,10 @@ class RemoteBackend:
             if chunk.usage is not None:
                 usage = chunk.usage
                 self._learn(body, usage)
-            if len(chunk.choices) != 1:
-                yield chunk  # the usage chunk, or several choices (``n``): as they are
+            if not chunk.choices:
+                continue  # the usage chunk: sent last, after any held-back part
+            if len(chunk.choices) > 1:
+                yield chunk  # several choices (``n``): as they are
                 continue
             choice = chunk.choices[0]
             delta = choice.delta
@@ -223,30 +225,27 @@ class RemoteBackend:
             if finish is not None:
                 reason = "tool_calls" if extractor.calls and not announced else None
                 yield _with_finish(finish, reason)
-        if usage is None:
-            yield self._estimated_usage(last, body, "".join(generated))
+        yield ChatCompletionChunk(
+            id=last.id,
+            object="chat.completion.chunk",
+            created=last.created,
+            model=last.model,
+            choices=[],
+            usage=usage or self._estimated_usage(body, "".join(generated)),
+        )
 
-    def _estimated_usage(
-        self, last: ChatCompletionChunk, body: dict[str, Any], generated: str
-    ) -> ChatCompletionChunk:
-        """The usage chunk an endpoint left out, counted here (the contract promises one)."""
+    def _estimated_usage(self, body: dict[str, Any], generated: str) -> CompletionUsage:
+        """The usage an endpoint left out, counted here (the contract promises it)."""
         prompt_tokens = self.count_tokens(body["messages"], body.get("tools"))
         tokenizer = self._chat_tokenizer()
         if tokenizer is not None:
             completion_tokens = len(tokenizer.tokenize(generated))
         else:
             completion_tokens = len(generated) // _CHARS_PER_TOKEN + 1
-        return ChatCompletionChunk(
-            id=last.id,
-            object="chat.completion.chunk",
-            created=last.created,
-            model=last.model,
-            choices=[],
-            usage=CompletionUsage(
-                prompt_tokens=prompt_tokens,
-                completion_tokens=completion_tokens,
-                total_tokens=prompt_tokens + completion_tokens,
-            ),
+        return CompletionUsage(
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            total_tokens=prompt_tokens + completion_tokens,
         )
 
     def _resolved(self, request: ChatRequest) -> dict[str, Any]:
