@@ -148,6 +148,9 @@ def test_the_backend_is_llama_cpp_python_serving_the_gguf(
     # The model list is the third-party server's: its model is named by the GGUF's path.
     assert [m.id for m in sdk.models.list()] == [str(gguf)]
     assert httpx.get(f"{llama_server}/models").json()["data"][0]["owned_by"] == "me"
+    status = _get(str(sdk.base_url).rstrip("/"), "/nbext/status")
+    assert status["backend"] == f"OpenAI-compatible endpoint {llama_server}"
+    assert status["token_counting"] == "tokenizer"  # the GGUF is in NBEXT_HOME/models
 
 
 def test_chat_completion_with_usage(sdk: openai.OpenAI) -> None:

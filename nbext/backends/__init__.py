@@ -20,7 +20,8 @@ def backend_from_settings(settings: Settings) -> ChatBackend:
             settings.model,
             model_dir=settings.model_dir,
         )
-    # Imported here so that pointing at a remote endpoint never loads llama.cpp.
+    # Imported here so that pointing at a remote endpoint loads no model (llama.cpp
+    # itself only to count tokens, when the endpoint serves a catalogue model).
     from nbext.backends.embedded import EmbeddedBackend
 
     return EmbeddedBackend(settings.model_dir, model=settings.model, threads=settings.threads)

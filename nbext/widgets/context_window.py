@@ -12,15 +12,9 @@ from typing import Any
 
 from traitlets import Dict, List
 
+from nbext.protocol import TOKEN_COUNTING_IN_WORDS
 from nbext.widgets.base import StateView
 from nbext.widgets.html_kit import BLUE, GREY, RED, ROLE_COLOURS, esc, plural
-
-_COUNTING = {
-    "tokenizer": "the model's own tokenizer",
-    "usage": "characters per token from the backend's reported usage",
-    "estimate": "characters/4 (an estimate: the backend reported no usage yet)",
-}
-"""The ``token_counting`` of a run's context, in words."""
 
 
 class ContextWindowView(StateView):
@@ -84,7 +78,7 @@ class ContextWindowView(StateView):
             f"{budget}-token budget (context window {window})",
         ]
         if method := self.context.get("token_counting"):
-            lines.append(f"tokens counted by {esc(_COUNTING.get(method, method))}")
+            lines.append(f"tokens counted by {esc(TOKEN_COUNTING_IN_WORDS.get(method, method))}")
         if estimated:
             lines.append("per-message sizes ≈ characters/4: /context does not report them")
         legend = "".join(f"<div>{line}</div>" for line in lines)
