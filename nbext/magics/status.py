@@ -16,7 +16,7 @@ from nbext.config import CodeLimits, Settings
 from nbext.doctor import last_summary
 from nbext.magics.failures import MagicError
 from nbext.magics.parsers import NbextArgs
-from nbext.protocol import BACKEND_PATH, STATUS_PATH
+from nbext.protocol import BACKEND_PATH, STATUS_PATH, TOKEN_COUNTING_IN_WORDS
 from nbext.widgets.listings import status_bundle
 
 
@@ -45,6 +45,9 @@ def show_status() -> None:
     }
     if facts.get("threads"):
         rows["threads"] = str(facts["threads"])
+    if facts.get("token_counting"):
+        method = facts["token_counting"]
+        rows["token counting"] = TOKEN_COUNTING_IN_WORDS.get(method, method)
     if facts.get("model_aliases"):
         rows["model names"] = str(facts["model_aliases"])
     limits = facts.get("code_limits")

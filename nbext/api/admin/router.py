@@ -35,6 +35,7 @@ def status(backend: ChatBackend) -> dict[str, Any]:
         "backend": backend.description,
         "model": backend.default_model,
         "context_window": backend.context_window,
+        "token_counting": backend.token_counting,
     }
     threads = getattr(backend, "threads", None)
     if threads is not None:
