@@ -66,7 +66,7 @@ from openai.types import CompletionUsage, Model
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from nbext.api.services import AssistantsService
-from nbext.backends.base import ChatBackend, ChatRequest
+from nbext.backends.base import ChatBackend, ChatRequest, TokenCounting
 from nbext.engine.events import FINAL_EVENTS
 from nbext.server.app import create_app
 from nbext.server.runner import BackgroundServer
@@ -123,6 +123,10 @@ class InstantBackend:
 
     def list_models(self) -> list[Model]:
         return [Model(id="instant", object="model", created=0, owned_by="bench")]
+
+    @property
+    def token_counting(self) -> TokenCounting:
+        return "tokenizer"
 
     def count_tokens(self, messages: Sequence[Any], tools: Sequence[Any] | None = None) -> int:
         return sum(PER_MESSAGE + _words(m.get("content")) for m in messages)

@@ -6,8 +6,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from dataclasses import replace
 
-from nbext.config import Settings, save_model
+from nbext.config import CODE_LIMIT_ENV, Settings, code_limits_from, save_model
 from nbext.errors import APIError
 
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -19,7 +20,11 @@ def _serve(args: argparse.Namespace) -> int:
     from nbext.server.auth import parse_keys
     from nbext.server.runner import serve_forever
 
-    settings = Settings.from_env()
+    try:
+        settings = _serve_settings(args)
+    except ValueError as error:
+        print(f"nbext serve: {error}", file=sys.stderr)
+        return 2
     keys = parse_keys(args.api_key or settings.api_key)
     if args.host not in _LOOPBACK and not keys:
         print(
@@ -30,9 +35,26 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     backend = backend_from_settings(settings)
     print(f"nbext serve: {backend.description}", file=sys.stderr)
+    print(
+        f"nbext serve: code_interpreter limits: {settings.code_limits.describe()}", file=sys.stderr
+    )
     app = build_app(settings, backend=backend, api_keys=keys)
     serve_forever(app, args.host, args.port)
     return 0
+
+
+def _code_limit_flag(variable: str) -> str:
+    """``NBEXT_CODE_TIMEOUT_S`` -> ``--code-timeout-s``: one flag per variable."""
+    return "--" + variable.removeprefix("NBEXT_").lower().replace("_", "-")
+
+
+def _serve_settings(args: argparse.Namespace) -> Settings:
+    """``NBEXT_*``, then the ``--code-*`` flags over the variables they name."""
+    settings = Settings.from_env()
+    flags = {name: _code_limit_flag(variable) for name, (variable, _, _) in CODE_LIMIT_ENV.items()}
+    given = {name: getattr(args, flag[2:].replace("-", "_")) for name, flag in flags.items()}
+    overrides = code_limits_from(given, flags)
+    return replace(settings, code_limits=replace(settings.code_limits, **overrides))
 
 
 def _model(args: argparse.Namespace) -> int:
@@ -109,6 +131,14 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--api-key", help="key(s) clients must send; comma-separated")
+    limits = serve.add_argument_group(
+        "code_interpreter limits", "per kernel; each overrides its NBEXT_CODE_* variable"
+    )
+    for variable, kind, what in CODE_LIMIT_ENV.values():
+        metavar = {"size": "SIZE", "count": "N"}.get(kind, "SECONDS")
+        limits.add_argument(
+            _code_limit_flag(variable), metavar=metavar, help=f"{what} ({variable})"
+        )
     serve.set_defaults(run=_serve)
     model = commands.add_parser(
         "model",

@@ -481,13 +481,6 @@ def check_embedding_model(ctx: Context) -> Row:
 # -- check 6: code_interpreter isolation ----------------------------------------------
 
 
-def _size(nbytes: int) -> str:
-    for unit, scale in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
-        if nbytes >= scale and nbytes % scale == 0:
-            return f"{nbytes // scale} {unit}"
-    return f"{nbytes} B"
-
-
 def isolation_row(isolation: Isolation, limits: Limits, is_root: bool) -> Row:
     """Say which sandbox protections this host gives kernels, and which it does not.
 
@@ -507,17 +500,14 @@ def isolation_row(isolation: Isolation, limits: Limits, is_root: bool) -> Row:
         ("netns", "network namespace"),
         ("mount", "private /mnt/data mount"),
         ("setuid", "private uid"),
+        ("proc", "private /proc"),
     )
     active = [label for attr, label in protections if getattr(isolation, attr)]
     inactive = [label for attr, label in protections if not getattr(isolation, attr)]
     lines = ["active: " + (", ".join(active) or "none")]
     if inactive:
         lines.append("not active: " + ", ".join(inactive))
-    lines.append(
-        f"limits: {limits.timeout:g} s wall, {limits.cpu_seconds} CPU s, "
-        f"{_size(limits.memory_bytes)} memory, {limits.max_processes} processes, "
-        f"{_size(limits.max_output_bytes)} output, {_size(limits.max_file_bytes)} files"
-    )
+    lines.append(f"limits (NBEXT_CODE_*): {limits.describe()}")
     lines += [f"note: {note.strip()}" for note in notes]
     if not inactive:
         return Row(OK, name, "\n".join(lines))
@@ -532,14 +522,14 @@ def isolation_row(isolation: Isolation, limits: Limits, is_root: bool) -> Row:
 
 def check_code_interpreter(ctx: Context) -> Row:
     """Ask the sandbox's own probe (the manager uses the same answer)."""
-    from nbext.tools.code_interpreter.sandbox import Limits, probe
+    from nbext.tools.code_interpreter.sandbox import probe
 
     isolation = probe()
     launcher_failed = [n for n in isolation.notes if n.startswith("sandbox launcher failed")]
     if launcher_failed:
         return Row(FAIL, "code interpreter", "; ".join(launcher_failed),
                    "reinstall nbext (pip install -e .) and check /tmp is writable")
-    return isolation_row(isolation, Limits(), os.geteuid() == 0)
+    return isolation_row(isolation, ctx.settings.code_limits, os.geteuid() == 0)
 
 
 # -- check 7: Chromium -------------------------------------------------------------------

@@ -13,6 +13,14 @@ EXPIRES_IN_KEY = "nbext_expires_in"
 INCLUDE_FILE_SEARCH_CONTENT = "step_details.tool_calls[*].file_search.results[*].content"
 """The ``include[]`` value that asks for file_search passages in run steps (OpenAI's)."""
 
+TOKEN_COUNTING_IN_WORDS = {
+    "tokenizer": "the model's own tokenizer",
+    "usage": "characters per token from the backend's reported usage",
+    "estimate": "characters/4, until the backend reports a usage",
+}
+"""How the server counts prompt tokens (``token_counting`` of ``/context`` and the
+status), as ``%nbext`` and the context window view write it."""
+
 STATUS_PATH = "/nbext/status"
 """What the server runs (GET), under ``/v1``."""
 BACKEND_PATH = "/nbext/backend"

@@ -102,6 +102,9 @@ def test_unknown_flag_is_a_usage_error_pointing_at_help(shell: InteractiveShell)
 def test_nbext_status_and_backend_switch(shell: InteractiveShell) -> None:
     captured, _ = run(shell, "%nbext")
     assert "qwen2.5-coder-0.5b-instruct" in shown(captured) and "server" in shown(captured)
+    # The server's code_interpreter limits (NBEXT_CODE_*; the session sets none).
+    assert "60 s wall, 120 CPU s, 1 GiB memory, 64 processes" in shown(captured)
+    assert "the model's own tokenizer" in shown(captured)  # how truncation counts tokens
 
     captured, _ = run(shell, "%nbext backend http://127.0.0.1:9/v1 --model m")
     assert "Cannot reach the backend" in shown(captured)

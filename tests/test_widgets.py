@@ -193,6 +193,7 @@ def test_context_window_marks_sent_and_omitted_against_the_budget() -> None:
             "prompt_tokens": 30,
             "context_window": 200,
             "truncation_strategy": {"type": "last_messages", "last_messages": 1},
+            "token_counting": "usage",
         },
         messages=[
             {"id": "a", "role": "user", "tokens": 50, "estimated": False, "preview": "x"},
@@ -203,6 +204,7 @@ def test_context_window_marks_sent_and_omitted_against_the_budget() -> None:
     html = view.value
     assert "nbext-context-segment nbext-omitted" in html and "width:50.000%" in html
     assert "last_messages=1" in html and "left:100.000%" in html
+    assert "tokens counted by characters per token from the backend&#x27;s reported usage" in html
     assert view.summary() == "context: 1 sent, 0 omitted".replace("0", "1")
 
 

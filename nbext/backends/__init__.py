@@ -14,8 +14,14 @@ def backend_from_settings(settings: Settings) -> ChatBackend:
     if settings.backend_url:
         from nbext.backends.remote import RemoteBackend
 
-        return RemoteBackend(settings.backend_url, settings.backend_key, settings.model)
-    # Imported here so that pointing at a remote endpoint never loads llama.cpp.
+        return RemoteBackend(
+            settings.backend_url,
+            settings.backend_key,
+            settings.model,
+            model_dir=settings.model_dir,
+        )
+    # Imported here so that pointing at a remote endpoint loads no model (llama.cpp
+    # itself only to count tokens, when the endpoint serves a catalogue model).
     from nbext.backends.embedded import EmbeddedBackend
 
     return EmbeddedBackend(settings.model_dir, model=settings.model, threads=settings.threads)

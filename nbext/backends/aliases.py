@@ -28,7 +28,7 @@ from typing import Any
 from openai.types import Model
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
-from nbext.backends.base import ChatBackend, ChatRequest
+from nbext.backends.base import ChatBackend, ChatRequest, TokenCounting
 
 DEFAULT = "default"
 """An alias target meaning the backend's default model."""
@@ -113,6 +113,10 @@ class AliasedBackend:
 
     def count_tokens(self, messages: Sequence[Any], tools: Sequence[Any] | None = None) -> int:
         return self.inner.count_tokens(messages, tools)
+
+    @property
+    def token_counting(self) -> TokenCounting:
+        return self.inner.token_counting
 
     def create(self, request: ChatRequest) -> ChatCompletion:
         return self.inner.create(self._resolved(request))

@@ -10,7 +10,7 @@ construction, what the SDK parses.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from openai.types import Model
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
@@ -18,10 +18,15 @@ from openai.types.chat.completion_create_params import CompletionCreateParamsBas
 
 from nbext.errors import BackendError
 
-__all__ = ["BackendError", "ChatBackend", "ChatRequest"]
+__all__ = ["BackendError", "ChatBackend", "ChatRequest", "TokenCounting"]
 
 ChatRequest = CompletionCreateParamsBase
 """A Chat Completions request body (``stream`` is decided by the method called)."""
+
+TokenCounting = Literal["tokenizer", "usage", "estimate"]
+"""How a backend counts prompt tokens (for truncation and ``/context``): the model's
+own tokenizer and chat template; characters per token learnt from the token usage
+the backend reported; or OpenAI's rule of thumb, four characters per token."""
 
 
 @runtime_checkable
@@ -60,4 +65,9 @@ class ChatBackend(Protocol):
 
     def count_tokens(self, messages: Sequence[Any], tools: Sequence[Any] | None = None) -> int:
         """Prompt tokens that ``messages`` (and ``tools``) cost this model."""
+        ...
+
+    @property
+    def token_counting(self) -> TokenCounting:
+        """How :meth:`count_tokens` counts, now."""
         ...

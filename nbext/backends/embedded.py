@@ -73,7 +73,6 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 from llama_cpp import Llama, llama_vocab_is_eog
-from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 from llama_cpp.llama_grammar import JSON_GBNF, LlamaGrammar
 from openai.types import CompletionUsage, Model
 from openai.types.chat import (
@@ -96,14 +95,14 @@ from openai.types.chat.chat_completion_message_function_tool_call import (
 )
 from openai.types.chat.chat_completion_token_logprob import TopLogprob
 
-from nbext.backends.base import ChatRequest
+from nbext.backends.base import ChatRequest, TokenCounting
+from nbext.backends.chat_tokens import ChatTokenizer, chat_formatter
 from nbext.backends.model_file import ensure_model_file
 from nbext.backends.models import CATALOGUE, EmbeddedModel, find_model
 from nbext.backends.tool_calls import (
     CODE_TOOL,
     ParsedCall,
     ToolCallExtractor,
-    arguments_as_objects,
     single_string_parameters,
 )
 from nbext.backends.tool_grammar import (
@@ -242,7 +241,8 @@ class _LoadedModel:
     """
 
     llm: _ObservedLlama
-    formatter: Jinja2ChatFormatter
+    tokens: ChatTokenizer
+    """The model's tokenizer and chat template (prompts and their token counts)."""
     lock: threading.Lock
     created: int
     whole_batches: int = 0
@@ -265,13 +265,8 @@ def _load(model_path: Path, n_ctx: int, threads: int) -> _LoadedModel:
         n_threads_batch=threads,
         verbose=False,
     )
-    template = llm.metadata["tokenizer.chat_template"]
-    formatter = Jinja2ChatFormatter(
-        template=template,
-        eos_token=llm._model.token_get_text(llm.token_eos()),
-        bos_token=llm._model.token_get_text(llm.token_bos()),
-    )
-    return _LoadedModel(llm, formatter, threading.Lock(), int(model_path.stat().st_mtime))
+    tokens = ChatTokenizer(llm, chat_formatter(llm))
+    return _LoadedModel(llm, tokens, threading.Lock(), int(model_path.stat().st_mtime))
 
 
 @dataclass(frozen=True)
@@ -364,6 +359,10 @@ class EmbeddedBackend:
             )
         prompt = self._render(model, list(messages), list(tools or []), None)
         return len(self._tokenize(model, prompt))
+
+    @property
+    def token_counting(self) -> TokenCounting:
+        return "tokenizer"
 
     def create(self, request: ChatRequest) -> ChatCompletion:
         content: list[str] = []
@@ -664,16 +663,11 @@ class EmbeddedBackend:
     ) -> str:
         if tools and tool_choice in (None, "auto"):  # the model decides: tell it how
             messages = with_tools_note(messages)
-        rendered = model.formatter(
-            messages=arguments_as_objects(messages),
-            tools=tools or None,
-            tool_choice=tool_choice if tools else None,
-        )
-        return rendered.prompt
+        return model.tokens.render(messages, tools, tool_choice)
 
     @staticmethod
     def _tokenize(model: _LoadedModel, text: str) -> list[int]:
-        return model.llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+        return model.tokens.tokenize(text)
 
     def _write_call(
         self, model: _LoadedModel, plan: _Plan, text_before: str, name: str | None

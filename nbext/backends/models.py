@@ -151,6 +151,17 @@ DEFAULT_MODEL = QWEN_CODER_0_5B
 """Served when neither ``NBEXT_MODEL`` nor ``nbext model --use`` chose one."""
 
 
+def catalogue_model_named(model_id: str) -> EmbeddedModel | None:
+    """The catalogue model that a remote endpoint's model id stands for, if any: the
+    id itself, or a path ending in its GGUF's file name (``llama_cpp.server`` lists
+    its model by the path it was started with)."""
+    file_name = model_id.replace("\\", "/").rsplit("/", 1)[-1]
+    for model in CATALOGUE.values():
+        if model_id == model.id or file_name == model.gguf_name:
+            return model
+    return None
+
+
 def find_model(name: str | None) -> EmbeddedModel:
     """The catalogue entry called ``name`` (``None``: the default)."""
     if name is None:

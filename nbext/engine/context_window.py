@@ -16,7 +16,7 @@ from openai.types.beta.threads import Message, Run
 from openai.types.beta.threads.run import TruncationStrategy
 from openai.types.chat import ChatCompletionMessageParam
 
-from nbext.backends.base import ChatBackend
+from nbext.backends.base import ChatBackend, TokenCounting
 from nbext.engine import prompt, truncation
 from nbext.store import MESSAGES, Store
 from nbext.store.records import StoredContext
@@ -47,6 +47,11 @@ class TokenCounter:
 
     def prompt(self, messages: Sequence[Any], tools: Sequence[Any] | None) -> int:
         return self._backend.count_tokens(messages, tools or None)
+
+    @property
+    def method(self) -> TokenCounting:
+        """How the counts are made (recorded with each run's context)."""
+        return self._backend.token_counting
 
 
 class PromptTooLong(Exception):
@@ -114,6 +119,7 @@ def first_prompt(
                 context_window=window,
                 prompt_budget=limit,
                 prompt_tokens=tokens,
+                token_counting=counter.method,
                 sent_message_ids=[m.id for m in kept],
                 omitted_seq_ranges=[
                     *older,

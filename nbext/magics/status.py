@@ -7,14 +7,16 @@ URL and the error handling are the ones the learner's code uses.
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 from IPython.display import display
 
 from nbext.client import shared_client
-from nbext.config import Settings
+from nbext.config import CodeLimits, Settings
 from nbext.doctor import last_summary
 from nbext.magics.failures import MagicError
 from nbext.magics.parsers import NbextArgs
-from nbext.protocol import BACKEND_PATH, STATUS_PATH
+from nbext.protocol import BACKEND_PATH, STATUS_PATH, TOKEN_COUNTING_IN_WORDS
 from nbext.widgets.listings import status_bundle
 
 
@@ -43,8 +45,16 @@ def show_status() -> None:
     }
     if facts.get("threads"):
         rows["threads"] = str(facts["threads"])
+    if facts.get("token_counting"):
+        method = facts["token_counting"]
+        rows["token counting"] = TOKEN_COUNTING_IN_WORDS.get(method, method)
     if facts.get("model_aliases"):
         rows["model names"] = str(facts["model_aliases"])
+    limits = facts.get("code_limits")
+    if isinstance(limits, dict):
+        known = {f.name for f in fields(CodeLimits)}  # a newer server may add limits
+        kept = {name: value for name, value in limits.items() if name in known}
+        rows["code limits"] = CodeLimits(**kept).describe()
     rows["doctor"] = last_summary(settings)  # the last `nbext doctor` verdict; runs no check
     display(status_bundle(rows), raw=True)
 

@@ -55,6 +55,7 @@ def build_app(
         local_key=local_key,
         home=settings.home,
         model_aliases=ModelAliases.parse(settings.model_aliases),
+        code_limits=settings.code_limits,
     )
 
 
@@ -86,10 +87,12 @@ def create_app(
     scratch = None if home is not None else Path(tempfile.mkdtemp(prefix="nbext-data-"))
     data_dir = Path(home) if home is not None else scratch
     assert data_dir is not None
-    store = Store(db_url or f"sqlite:///{data_dir / 'nbext.sqlite3'}")
+    db_url = db_url or f"sqlite:///{data_dir / 'nbext.sqlite3'}"
+    store = Store(db_url)
     services = build_services(
         store, backend, data_dir, max_file_bytes=max_file_bytes, code_limits=code_limits
     )
+    _keep_private(data_dir, db_url)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -133,6 +136,23 @@ def create_app(
         return {"status": "ok"}
 
     return app
+
+
+def _keep_private(data_dir: Path, db_url: str) -> None:
+    """Nobody but the server's user reads the database and the uploads.
+
+    Sandboxed kernels run as other uids (see nbext.tools.code_interpreter) and
+    must not read what every key stored: the data directory can be traversed
+    (a kernel's working directory lies under it) but not listed, the files
+    directory and a SQLite database (with its WAL) are the server's alone.
+    """
+    data_dir.chmod(0o711)
+    (data_dir / "files").chmod(0o700)
+    if db_url.startswith("sqlite:///"):
+        database = Path(db_url.removeprefix("sqlite:///"))
+        for path in (database, Path(f"{database}-wal"), Path(f"{database}-shm")):
+            if path.exists():
+                path.chmod(0o600)
 
 
 def _document_request_bodies(app: FastAPI) -> None:

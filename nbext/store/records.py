@@ -15,6 +15,8 @@ from openai.types import CompletionUsage
 from openai.types.beta.threads.run import TruncationStrategy
 from pydantic import BaseModel
 
+from nbext.backends.base import TokenCounting
+
 
 class RunContext(BaseModel):
     """Which thread messages the run sent to the model, and which truncation left out."""
@@ -27,6 +29,10 @@ class RunContext(BaseModel):
     context_window: int
     prompt_budget: int  # tokens the whole first prompt was allowed to use
     prompt_tokens: int  # what the first prompt actually counted
+    token_counting: TokenCounting | None = None
+    """How the tokens were counted: ``tokenizer`` (the model's own), ``usage`` (characters
+    per token the backend's reported usage showed), ``estimate`` (characters/4);
+    ``None`` for runs recorded before it was kept."""
     sent_message_ids: list[str]
     omitted_message_ids: list[str]
     message_tokens: dict[str, int] = {}  # message id -> its cached token count, where known
@@ -43,6 +49,7 @@ class StoredContext(BaseModel):
     context_window: int
     prompt_budget: int
     prompt_tokens: int
+    token_counting: TokenCounting | None = None
     sent_message_ids: list[str]
     omitted_seq_ranges: list[tuple[int, int]]  # inclusive ``seq`` ranges of the messages table
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from traitlets import Dict, List
 
+from nbext.protocol import TOKEN_COUNTING_IN_WORDS
 from nbext.widgets.base import StateView
 from nbext.widgets.html_kit import BLUE, GREY, RED, ROLE_COLOURS, esc, plural
 
@@ -76,6 +77,8 @@ class ContextWindowView(StateView):
             f"first prompt {self.context.get('prompt_tokens', 0)} tokens of a "
             f"{budget}-token budget (context window {window})",
         ]
+        if method := self.context.get("token_counting"):
+            lines.append(f"tokens counted by {esc(TOKEN_COUNTING_IN_WORDS.get(method, method))}")
         if estimated:
             lines.append("per-message sizes ≈ characters/4: /context does not report them")
         legend = "".join(f"<div>{line}</div>" for line in lines)

@@ -18,7 +18,7 @@ from typing import Any
 from openai.types import CompletionUsage, Model
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
-from nbext.backends.base import ChatRequest
+from nbext.backends.base import ChatRequest, TokenCounting
 from nbext.errors import BackendError
 
 PER_MESSAGE = 4
@@ -77,6 +77,10 @@ class ScriptedBackend:
 
     def list_models(self) -> list[Model]:
         return [Model(id="scripted", object="model", created=0, owned_by="tests")]
+
+    @property
+    def token_counting(self) -> TokenCounting:
+        return "tokenizer"  # its own word count is its tokenizer
 
     def count_tokens(self, messages: Sequence[Any], tools: Sequence[Any] | None = None) -> int:
         self.counted_messages += len(messages)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from nbext.api.services import AssistantsService
+from nbext.backends.base import TokenCounting
 from nbext.engine import truncation
 from nbext.store import ListQuery, Store
 
@@ -77,6 +78,32 @@ def test_nothing_is_dropped_when_everything_fits(service, backend, assistant):
     run = wait_run(service, service.runs.create(OWNER, thread_id, {"assistant_id": assistant.id}))
     context = service.runs.context(OWNER, thread_id, run.id)
     assert (context.sent_message_ids, context.omitted_message_ids) == (ids, [])
+
+
+class EstimatingBackend(ScriptedBackend):
+    """A backend that, like a remote endpoint without a known tokenizer, estimates."""
+
+    @property
+    def token_counting(self) -> TokenCounting:
+        return "estimate"
+
+
+def test_the_context_records_how_tokens_were_counted(service, backend, assistant, db_url, clock):
+    backend.script(Reply(text="ok"))
+    thread_id, _ = _long_thread(service, 2)
+    run = wait_run(service, service.runs.create(OWNER, thread_id, {"assistant_id": assistant.id}))
+    assert service.runs.context(OWNER, thread_id, run.id).token_counting == "tokenizer"
+
+    estimating = EstimatingBackend()
+    other = AssistantsService(Store(db_url), estimating, clock=clock)
+    try:
+        estimating.script(Reply(text="ok"))
+        helper = other.assistants.create(OWNER, {"model": "scripted"})
+        thread_id, _ = _long_thread(other, 2)
+        run = wait_run(other, other.runs.create(OWNER, thread_id, {"assistant_id": helper.id}))
+        assert other.runs.context(OWNER, thread_id, run.id).token_counting == "estimate"
+    finally:
+        other.close()
 
 
 def test_a_message_larger_than_the_window_fails_the_run(small):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -155,7 +156,9 @@ def test_root_only_files_are_unreadable(ci: CodeInterpreter, tmp_path: Path) -> 
     secret.write_text("top secret")
     secret.chmod(0o600)
     result = ci.execute("secret", f"open({str(secret)!r}).read()")
-    assert result.error is not None and result.error.startswith("PermissionError")
+    # Denied to the private uid; and under /tmp, not even there (a private /tmp).
+    assert result.error is not None
+    assert result.error.startswith(("PermissionError", "FileNotFoundError"))
     # A symlink planted by the code is not followed when files are collected.
     planted = ci.execute("secret", f"import os\nos.symlink({str(secret)!r}, 'leak.txt')")
     assert planted.status == "ok" and planted.files == []
@@ -214,3 +217,13 @@ def test_idle_kernels_are_stopped(tmp_path: Path) -> None:
         assert not os.path.exists(f"/proc/{pid}")
         assert not idle.is_running("t")
         assert idle.execute("t", "print('again')").logs.strip() == "again"
+
+
+def test_a_directory_holding_the_interpreter_is_never_hidden(tmp_path: Path) -> None:
+    # A data directory set to /, /usr or the venv's parent must not take the
+    # kernel's Python away: only tmp_path is covered in the kernel's view.
+    venv = Path(sys.executable).parent.parent
+    wanted = ("/", "/usr", venv, venv.parent, tmp_path)
+    with CodeInterpreter(tmp_path, hide=wanted, idle_timeout=None) as careful:
+        assert careful.hide == (tmp_path.resolve(),)
+        assert careful.execute("t", "print('alive')").logs.strip() == "alive"

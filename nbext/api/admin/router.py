@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -35,6 +35,7 @@ def status(backend: ChatBackend) -> dict[str, Any]:
         "backend": backend.description,
         "model": backend.default_model,
         "context_window": backend.context_window,
+        "token_counting": backend.token_counting,
     }
     threads = getattr(backend, "threads", None)
     if threads is not None:
@@ -46,7 +47,10 @@ def status(backend: ChatBackend) -> dict[str, Any]:
 
 @router.get("/status")
 async def get_status(request: Request) -> dict[str, Any]:
-    return status(request.app.state.backend)
+    facts = status(request.app.state.backend)
+    # The limits this server's kernels run under (NBEXT_CODE_*, nbext serve --code-*).
+    facts["code_limits"] = asdict(request.app.state.tools.code_interpreter.limits)
+    return facts
 
 
 @router.put("/backend")

@@ -65,7 +65,7 @@ class CodeInterpreterExecutor:
         self.files = files
         self.sandboxes = Path(sandboxes)
         self.outputs = outputs
-        self.limits = limits
+        self.limits = limits or Limits()
         self.idle_timeout = idle_timeout
         self._interpreter: CodeInterpreter | None = None
         self._lock = threading.Lock()
@@ -79,8 +79,13 @@ class CodeInterpreterExecutor:
         with self._lock:
             if self._interpreter is None:
                 self.sandboxes.mkdir(parents=True, exist_ok=True)
+                # The whole data directory (database, uploads, every thread's
+                # sandbox) is out of the kernels' sight.
                 self._interpreter = CodeInterpreter(
-                    self.sandboxes, limits=self.limits, idle_timeout=self.idle_timeout
+                    self.sandboxes,
+                    limits=self.limits,
+                    idle_timeout=self.idle_timeout,
+                    hide=(self.sandboxes.parent,),
                 )
             return self._interpreter
 

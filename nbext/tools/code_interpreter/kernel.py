@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import os
 import queue
 import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -22,13 +24,36 @@ from jupyter_client.blocking.client import BlockingKernelClient
 from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
 from jupyter_client.manager import KernelManager
 
+from nbext.config import size_text
 from nbext.tools.code_interpreter import reaper, sandbox
 from nbext.tools.code_interpreter.result import ExecutionResult, LogBuffer, strip_ansi
-from nbext.tools.code_interpreter.workdir import chown_tree
+from nbext.tools.code_interpreter.workdir import (
+    Snapshot,
+    chown_tree,
+    disk_usage,
+    remove_new_files,
+    snapshot,
+)
 
+DISK_CHECK_INTERVAL = 0.02
+"""Seconds between two measurements of what an execution wrote (longer when a
+measurement itself takes long: a directory of many files). The disk limit can
+be overshot by what the code writes in that time."""
+OUTPUT_FLOOD_FACTOR = 32
+"""An execution that prints this many times its output limit is stopped early:
+what it prints beyond the limit is dropped anyway, and receiving it costs the
+server CPU until the time limit."""
 INTERRUPT_GRACE = 2.0
 """Seconds an interrupted kernel gets to go idle before it is restarted."""
 LOST = "variables and imports were lost (files are kept)"
+NOT_DUMPABLE = """\
+# nbext: before any code runs, this kernel becomes non-dumpable: kernels of the
+# same uid (a server that is not root) cannot reach its memory, environment or
+# files through /proc/<pid>/ (mem, environ, root, cwd, fd).
+import ctypes
+ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE
+del ctypes
+"""
 
 
 class KernelStartError(RuntimeError):
@@ -57,11 +82,13 @@ class SandboxKernel:
         uid: int | None,
         python: str,
         sandboxes: Path | None = None,
+        hide: tuple[Path, ...] = (),
     ) -> None:
         self.workdir = workdir
         self.sandboxes = sandboxes
         """Where the kernel is recorded while it runs (see :mod:`.reaper`); None: nowhere."""
         self.record: Path | None = None
+        self.hide = hide
         self.limits = limits
         self.isolation = isolation
         self.uid = uid
@@ -77,6 +104,9 @@ class SandboxKernel:
         self.runtime = runtime = Path(tempfile.mkdtemp(prefix="nbext-ci-"))
         for sub in ("tmp", "ipython", "mpl", "cache", "config", "jupyter"):
             (runtime / sub).mkdir()
+        startup = runtime / "ipython" / "profile_default" / "startup"
+        startup.mkdir(parents=True)
+        (startup / "00-nbext-sandbox.py").write_text(NOT_DUMPABLE)
         argv = sandbox.kernel_argv(
             self.python,
             self.isolation,
@@ -84,6 +114,8 @@ class SandboxKernel:
             self.workdir,
             self.uid,
             sandbox.user_tasks_now(),
+            runtime,
+            self.hide,
         )
         spec = KernelSpec(argv=argv, display_name="nbext sandbox", language="python", env={})
         km = KernelManager(
@@ -156,12 +188,22 @@ class SandboxKernel:
         logs = LogBuffer(self.limits.max_output_bytes)
         images: list[bytes] = []
         error: list[str] = []
+        before = snapshot(self.workdir)
+        roots = [self.workdir] + ([self.runtime] if self.runtime is not None else [])
+        watch = _DiskWatch(roots, self.limits.max_disk_bytes, pid)
         msg_id = self.kc.execute(code, allow_stdin=False, store_history=True)
         deadline = time.monotonic() + timeout
-        if not self._wait_idle(msg_id, deadline, logs, images, error):
+        try:
+            idle = self._wait_idle(msg_id, deadline, logs, images, error)
+        finally:
+            watch.stop()
+        if not idle:
+            if watch.exceeded:
+                return self._disk_full(before, logs, images)
             if not self.alive:
                 return self._died(logs, images)
-            return self._timed_out(msg_id, timeout, logs, images)
+            flooded = logs.dropped > OUTPUT_FLOOD_FACTOR * self.limits.max_output_bytes
+            return self._timed_out(msg_id, timeout, logs, images, flooded)
         self._drain_shell(msg_id)
         if not error:
             return ExecutionResult("ok", logs.text(), images)
@@ -175,11 +217,13 @@ class SandboxKernel:
         images: list[bytes],
         error: list[str],
     ) -> bool:
-        """Collect output until the kernel goes idle (True) or the deadline/death (False)."""
+        """Collect output until the kernel goes idle (True) or the deadline, its
+        death or an output flood (False)."""
         assert self.kc is not None
+        flood = OUTPUT_FLOOD_FACTOR * logs.limit if logs.limit else None
         while True:
             remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            if remaining <= 0 or (flood is not None and logs.dropped > flood):
                 return False
             try:
                 msg = self.kc.get_iopub_msg(timeout=min(remaining, 0.5))
@@ -223,11 +267,21 @@ class SandboxKernel:
 
     # -- outcomes of a failed execution -------------------------------------
 
+    def _disk_full(self, before: Snapshot, logs: LogBuffer, images: list[bytes]) -> ExecutionResult:
+        self.stop()  # every process of the sandbox first: nothing writes while we delete
+        removed = remove_new_files(self.workdir, before)
+        message = (
+            f"the code wrote more than the {size_text(self.limits.max_disk_bytes)} of disk one "
+            f"execution may use; it was stopped and the {removed} files it created were "
+            "removed; variables and imports were lost (older files are kept)"
+        )
+        return ExecutionResult("killed", logs.text(), images, error=message, state_lost=True)
+
     def _errored(self, error: list[str], logs: LogBuffer, images: list[bytes]) -> ExecutionResult:
         ename, evalue = error
         message = strip_ansi(f"{ename}: {evalue}")
         if "MemoryError" in ename:
-            message += f" (the memory limit is {_size(self.limits.memory_bytes)})"
+            message += f" (the memory limit is {size_text(self.limits.memory_bytes)})"
         if self._process_limit_hit(ename, evalue):
             return self._process_limit(logs, images)
         return ExecutionResult("error", logs.text(), images, error=message)
@@ -252,9 +306,15 @@ class SandboxKernel:
         timeout: float,
         logs: LogBuffer,
         images: list[bytes],
+        flooded: bool = False,
     ) -> ExecutionResult:
         assert self.km is not None
         limit = f"execution exceeded the {timeout:g} s time limit"
+        if flooded:
+            limit = (
+                f"execution printed more than {OUTPUT_FLOOD_FACTOR} times the "
+                f"{size_text(self.limits.max_output_bytes)} output limit"
+            )
         forks = self.uid is not None and (
             sandbox.tasks_of(self.uid) >= self.limits.max_processes * 0.8
         )
@@ -274,9 +334,12 @@ class SandboxKernel:
         code = self._returncode()
         if code == -signal.SIGXCPU:
             why = f"used more than its {self.limits.cpu_seconds} s of CPU time"
-        elif code == -signal.SIGKILL:
-            limit = _size(self.limits.memory_bytes)
-            why = f"was killed (most likely out of memory; the limit is {limit})"
+        elif code in (-signal.SIGKILL, -signal.SIGSEGV, -signal.SIGABRT, -signal.SIGBUS):
+            # Under RLIMIT_AS a failed allocation in C code often crashes
+            # rather than raising MemoryError.
+            limit = size_text(self.limits.memory_bytes)
+            what = "was killed" if code == -signal.SIGKILL else "crashed"
+            why = f"{what} (most likely out of memory; the limit is {limit})"
         else:
             why = f"exited unexpectedly (exit status {code})"
         self.stop()
@@ -292,6 +355,32 @@ class SandboxKernel:
         return process.poll() if process is not None else None
 
 
-def _size(n: int) -> str:
-    return f"{n / 1024**3:g} GiB" if n >= 1024**3 else f"{n / 1024**2:g} MiB"
+class _DiskWatch:
+    """Measures what one execution adds to its directories, on a thread of its
+    own; past the budget it SIGKILLs the kernel at once (``exceeded`` is set)."""
 
+    def __init__(self, roots: list[Path], budget: int, pid: int | None) -> None:
+        self.roots = roots
+        self.pid = pid
+        self.limit = disk_usage(roots, 2**62) + budget
+        self.exceeded = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="sandbox-disk", daemon=True)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        interval = DISK_CHECK_INTERVAL
+        while not self._stop.wait(interval):
+            began = time.monotonic()
+            if disk_usage(self.roots, self.limit) > self.limit:
+                self.exceeded = True
+                if self.pid is not None:
+                    with contextlib.suppress(OSError):
+                        os.kill(self.pid, signal.SIGKILL)
+                return
+            # A huge directory is measured less often, not at any CPU cost.
+            interval = max(DISK_CHECK_INTERVAL, 10 * (time.monotonic() - began))
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()

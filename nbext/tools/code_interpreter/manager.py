@@ -10,6 +10,7 @@ in the thread's working directory; a stopped kernel simply starts again.
 from __future__ import annotations
 
 import atexit
+import os
 import re
 import shutil
 import sys
@@ -25,6 +26,15 @@ from nbext.tools.code_interpreter.result import ExecutionResult
 from nbext.tools.code_interpreter.workdir import changed_files, put_file, snapshot
 
 _THREAD_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+
+
+def _may_hide(path: Path, python: str) -> bool:
+    """Not a directory holding an interpreter or its standard library: a data
+    directory set to ``/``, ``/usr`` or ``~`` must not take the kernel's Python
+    away with it."""
+    needed = {Path(sys.base_prefix).resolve(), Path(python).resolve().parent, Path("/usr/lib")}
+    needed.add(Path(os.path.abspath(python)).parent.parent)  # its venv
+    return not any(path == place or path in place.parents for place in needed)
 
 
 @dataclass
@@ -53,8 +63,13 @@ class CodeInterpreter:
         isolate_network: bool = True,
         mount_workdir: bool = True,
         drop_privileges: bool = True,
+        hide: tuple[Path | str, ...] | None = None,
     ) -> None:
+        """``hide``: directories no kernel may see (the server's data directory;
+        default ``base_dir``, which holds every thread's working directory)."""
         self.base_dir = Path(base_dir)
+        wanted = (Path(p).resolve() for p in (hide if hide is not None else (base_dir,)))
+        self.hide = tuple(p for p in wanted if _may_hide(p, python))
         self.limits = limits or sandbox.Limits()
         self.idle_timeout = idle_timeout
         self.python = python
@@ -65,7 +80,13 @@ class CodeInterpreter:
             setuid=probed.setuid and drop_privileges,
             kernel_python=probed.kernel_python,
             notes=probed.notes,
+            proc=probed.proc and mount_workdir,
+            userns=probed.userns,
         )
+        if not self.isolation.setuid:
+            # Kernels run as this process's own uid: without this they could
+            # read its /proc/<pid>/environ (API keys) and memory.
+            sandbox.forbid_inspection()
         self._sandboxes: dict[str, _Sandbox] = {}
         self._lock = threading.Lock()
         self._closed = threading.Event()
@@ -194,7 +215,13 @@ class CodeInterpreter:
 
     def _start(self, box: _Sandbox) -> SandboxKernel:
         kernel = SandboxKernel(
-            box.workdir, self.limits, self.isolation, box.uid, self.python, self.base_dir
+            box.workdir,
+            self.limits,
+            self.isolation,
+            box.uid,
+            self.python,
+            sandboxes=self.base_dir,
+            hide=self.hide,
         )
         kernel.start()
         return kernel

@@ -8,6 +8,7 @@ from an allowlist, and the launcher command line that applies it all.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import functools
 import json
 import math
@@ -21,32 +22,18 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from nbext.config import CodeLimits
+
 LAUNCHER = Path(__file__).with_name("_launcher.py")
 UID_BASE = 1_500_000_000
 """Sandbox uids are drawn from [UID_BASE, UID_BASE + UID_SPAN): far above any
 real account or container subuid range, and never written to /etc/passwd."""
 UID_SPAN = 1_000_000
-GIB = 1024**3
 MOUNT_POINT = "/mnt/data"
 
 
-@dataclass(frozen=True)
-class Limits:
-    """Per-kernel limits; defaults suit a teaching server on a small machine."""
-
-    timeout: float = 60.0
-    """Wall-clock seconds per execution; then interrupt, then restart."""
-    cpu_seconds: int = 120
-    """CPU seconds per execution (all threads of the kernel process together)."""
-    memory_bytes: int = GIB
-    """Address-space limit (RLIMIT_AS) of the kernel and each process it starts."""
-    max_processes: int = 64
-    """Processes *and threads* of the sandbox uid (RLIMIT_NPROC counts tasks)."""
-    max_output_bytes: int = 32 * 1024
-    """Logs beyond this are cut, with a note saying how much was dropped."""
-    max_file_bytes: int = 64 * 1024 * 1024
-    """Largest file the code may write (RLIMIT_FSIZE) and that is returned."""
-    max_images: int = 16
+Limits = CodeLimits
+"""Per-kernel limits: defined with the settings that set them (``NBEXT_CODE_*``)."""
 
 
 @dataclass(frozen=True)
@@ -62,6 +49,17 @@ class Isolation:
     kernel_python: str
     """``sys.version`` of the kernel's interpreter as the sandbox user sees it."""
     notes: tuple[str, ...] = ()
+    proc: bool = False
+    """Kernels get a /proc that shows only their own processes (hidepid)."""
+    userns: bool = False
+    """Not root: kernels enter a user namespace of their own first, which is what
+    lets them have the network and mount namespaces."""
+
+
+def interpreter_home(python: str) -> Path:
+    """The venv (or prefix) the kernel's interpreter lives in, as its path says:
+    kept visible in the kernel's mount namespace (a venv under /tmp, say)."""
+    return Path(os.path.abspath(python)).parent.parent
 
 
 def launcher_prefix(python: str) -> list[str]:
@@ -79,6 +77,9 @@ def probe(python: str = sys.executable) -> Isolation:
     uid = UID_BASE + UID_SPAN - 1
     scratch = tempfile.mkdtemp(prefix="nbext-probe-")
     cmd = [*launcher_prefix(python), "--probe", "--netns", "--workdir", scratch]
+    cmd += ["--keep", str(interpreter_home(python))]
+    # Root remounts /proc; in a user namespace that needs a PID namespace too.
+    cmd.append("--hide-proc" if want_setuid else "--userns")
     if want_setuid:
         cmd += ["--uid", str(uid), "--gid", str(uid)]
     check = "import sys, ipykernel, matplotlib_inline; print(sys.version.split()[0])"
@@ -102,14 +103,30 @@ def probe(python: str = sys.executable) -> Isolation:
         if report["setuid"]:
             # Retry without dropping privileges: a kernel as root beats none.
             return Isolation(
-                report["netns"], report["mount"], False, sys.version.split()[0], tuple(notes)
+                report["netns"], report["mount"], False, sys.version.split()[0], tuple(notes),
+                proc=report["proc"], userns=report["userns"],
             )
     if report["setuid"] and version != sys.version.split()[0]:
         notes.append(
             f"the kernel runs Python {version}, not the server's {sys.version.split()[0]}: "
             "the sandbox user cannot read the server interpreter's own library directory"
         )
-    return Isolation(report["netns"], report["mount"], report["setuid"], version, tuple(notes))
+    return Isolation(
+        report["netns"], report["mount"], report["setuid"], version, tuple(notes),
+        proc=report["proc"], userns=report["userns"],
+    )
+
+
+PR_SET_DUMPABLE = 4
+
+
+def forbid_inspection() -> None:
+    """Make this process non-dumpable: its /proc/<pid>/environ, mem, fd and maps
+    become root's, so processes of the same uid (kernels not running as a
+    private uid) cannot read its environment or memory. Also means no core
+    dumps and no debugger attaching as the same user (root still can)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
 
 
 def allocate_uid(taken: set[int]) -> int:
@@ -218,13 +235,28 @@ def kernel_argv(
     workdir: Path,
     uid: int | None,
     extra_nproc: int,
+    runtime: Path | None = None,
+    hide: tuple[Path, ...] = (),
 ) -> list[str]:
-    """The full kernel command: launcher, its flags, then ipykernel."""
+    """The full kernel command: launcher, its flags, then ipykernel.
+
+    ``runtime`` is the kernel's own runtime directory (kept visible in its mount
+    namespace); ``hide`` are the server's data directories (covered there).
+    """
     cmd = launcher_prefix(python)
+    if isolation.userns and (isolation.netns or isolation.mount):
+        cmd.append("--userns")
     if isolation.netns:
         cmd.append("--netns")
     if isolation.mount:
         cmd += ["--workdir", str(workdir)]
+        cmd += ["--keep", str(interpreter_home(python))]
+        if runtime is not None:
+            cmd += ["--keep", str(runtime)]
+        for path in hide:
+            cmd += ["--hide", str(path)]
+        if isolation.proc:
+            cmd.append("--hide-proc")
     if uid is not None:
         cmd += ["--uid", str(uid), "--gid", str(uid)]
     # As root RLIMIT_NPROC only binds once the uid is dropped; without a private

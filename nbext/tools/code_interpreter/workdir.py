@@ -72,6 +72,45 @@ def snapshot(workdir: Path) -> Snapshot:
     return found
 
 
+BLOCK = 4096
+"""What each file or directory counts for at least in :func:`disk_usage`, so that
+a million empty files (inodes) fill the budget as surely as one large file."""
+
+
+def disk_usage(roots: list[Path], stop_above: int) -> int:
+    """Bytes allocated under ``roots`` (blocks, not apparent sizes: sparse files are
+    cheap), without following symlinks; the walk ends once ``stop_above`` is passed."""
+    total = 0
+    stack = list(roots)
+    while stack and total <= stop_above:
+        try:
+            entries = list(os.scandir(stack.pop()))
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            total += max(st.st_blocks * 512, BLOCK)
+            if stat.S_ISDIR(st.st_mode):
+                stack.append(Path(entry.path))
+    return total
+
+
+def remove_new_files(workdir: Path, before: Snapshot) -> int:
+    """Delete the regular files that are not in ``before``; the kernel must be
+    stopped (nothing may swap a directory for a symlink meanwhile). Returns how many."""
+    removed = 0
+    for rel in snapshot(workdir).keys() - before.keys():
+        try:
+            (workdir / rel).unlink()
+            removed += 1
+        except OSError:
+            continue
+    return removed
+
+
 def changed_files(
     workdir: Path, before: Snapshot, owner: int | None, max_bytes: int, notes: list[str]
 ) -> list[OutputFile]:
