@@ -198,6 +198,11 @@ EXERCISE_MIN_PER_LINE = 1
 """Each line of the solution: think, type, fix after the hint."""
 
 
+_AGAIN = re.compile(r"\b(?:ask|try) again\b")
+
+_HEADING = re.compile(r"^#{1,3}\s+(.+)$", re.MULTILINE)
+
+
 @dataclass
 class Reading:
     """What a learner reads and writes in one notebook."""
@@ -216,26 +221,74 @@ class Reading:
         )
 
 
-def allowance(notebook: NotebookNode) -> Reading:
-    """Words of prose, lines of code shown, lines of the solution (the details left out)."""
+def allowance(notebook: NotebookNode, cells: range | None = None) -> Reading:
+    """Words of prose, lines of code shown, lines of the solution (the details left out).
+
+    Over the whole notebook, or over ``cells`` only (the exercise counts where it is).
+    """
     exercise = find_exercise(notebook)
+    cells = cells if cells is not None else range(len(notebook.cells))
     prose = " ".join(
-        cell.source
-        for index, cell in enumerate(notebook.cells)
-        if cell.cell_type == "markdown" and index != exercise.solution_cell
+        notebook.cells[index].source
+        for index in cells
+        if notebook.cells[index].cell_type == "markdown" and index != exercise.solution_cell
     )
     code = [
         line
-        for index, cell in enumerate(notebook.cells)
-        if cell.cell_type == "code" and index not in exercise.learner_cells
-        for line in cell.source.splitlines()
+        for index in cells
+        if notebook.cells[index].cell_type == "code" and index not in exercise.learner_cells
+        for line in notebook.cells[index].source.splitlines()
         if line.strip() and not line.lstrip().startswith("#")
     ]
-    solution = [line for block in exercise.solutions for line in block.splitlines() if line.strip()]
+    solution = [
+        line
+        for block in exercise.solutions
+        for line in block.splitlines()
+        if line.strip() and exercise.learner_cells[0] in cells
+    ]
     words = [
         w for w in re.sub(r"<[^>]+>|[`#*|>-]", " ", prose).split() if any(c.isalnum() for c in w)
     ]
     return Reading(len(words), len(code), len(solution))
+
+
+@dataclass
+class Section:
+    """A stretch of a notebook from one heading to the next, as the learner meets it."""
+
+    title: str
+    first_cell: int
+    last_cell: int
+    machine_s: float
+    """Its cells' run time on the learner's path (the exercise: every attempt)."""
+    learner_min: float
+
+
+def sections(notebook: NotebookNode, cell_s: dict[int, float]) -> list[Section]:
+    """The notebook cut at its markdown headings, each with its time."""
+    starts = [0] + [
+        index
+        for index, cell in enumerate(notebook.cells)
+        if index and cell.cell_type == "markdown" and _HEADING.search(cell.source)
+    ]
+    found = []
+    for start, end in zip(starts, [*starts[1:], len(notebook.cells)], strict=True):
+        first = notebook.cells[start]
+        heading = _HEADING.search(first.source) if first.cell_type == "markdown" else None
+        title = heading.group(1).strip() if heading else "(start)"
+        machine = sum(cell_s.get(index, 0.0) for index in range(start, end))
+        reading = allowance(notebook, range(start, end))
+        exercise_min = 0.0 if reading.solution_lines else EXERCISE_BASE_MIN
+        found.append(
+            Section(
+                title,
+                start,
+                end - 1,
+                round(machine, 1),
+                round(machine / 60 + reading.minutes() - exercise_min, 1),
+            )
+        )
+    return found
 
 
 # -- one notebook -------------------------------------------------------------------
@@ -254,6 +307,8 @@ class LearnerPath:
     wrong_hint: str = ""
     hint_points_at_mistake: bool = False
     restarted: bool = False
+    retried: bool = False
+    """The solution's first verdict said to ask again, and the learner did (once)."""
     solved_verdict: str = ""
     solution_passed: bool = False
     problems: list[str] = field(default_factory=list)
@@ -262,9 +317,10 @@ class LearnerPath:
     solution_lines: int = 0
     learner_min: float = 0.0
     """Machine time plus the reading and typing allowance."""
+    sections: list[Section] = field(default_factory=list)
 
 
-def play(path: Path, mistake: Mistake, cell_timeout: int) -> LearnerPath:
+def play(path: Path, mistake: Mistake, cell_timeout: int, keep: Path | None) -> LearnerPath:
     """Run ``path`` as the learner: reach, skeleton, wrong, solved, rest."""
     from nbclient import NotebookClient
 
@@ -292,11 +348,14 @@ def play(path: Path, mistake: Mistake, cell_timeout: int) -> LearnerPath:
         resources={"metadata": {"path": str(path.parent)}},
     )
     check_cell = notebook.cells[exercise.check_cell]
+    cell_s: dict[int, float] = {}
 
     def run(indices: range | tuple[int, ...], phase: str) -> None:
         started = time.perf_counter()
         for index in indices:
+            timed = time.perf_counter()
             client.execute_cell(notebook.cells[index], index)
+            cell_s[index] = cell_s.get(index, 0.0) + time.perf_counter() - timed
         result.phases_s[phase] = round(
             result.phases_s.get(phase, 0.0) + time.perf_counter() - started, 1
         )
@@ -316,18 +375,30 @@ def play(path: Path, mistake: Mistake, cell_timeout: int) -> LearnerPath:
         result.hint_points_at_mistake = all(w in result.wrong_hint for w in mistake.points_at)
         if mistake.restart and mistake.restart in result.wrong_hint:
             # The hint told the learner what to run before trying again: they do.
+            # Run as a cell of its own at the end (nbclient stores a cell at its index).
             restart = nbformat.v4.new_code_cell(mistake.restart)
+            notebook.cells.append(restart)
             timed = time.perf_counter()
-            client.execute_cell(restart, exercise.check_cell)
+            client.execute_cell(restart, len(notebook.cells) - 1)
+            notebook.cells.pop()
             result.phases_s["solved"] = round(time.perf_counter() - timed, 1)
             result.restarted = True
+            found += [f"restart: {p}" for p in problems(nbformat.v4.new_notebook(cells=[restart]))]
         result.solved_verdict = attempt(exercise.solutions, "solved")
+        if _AGAIN.search(result.solved_verdict):
+            # The model slipped (the verdict says to ask again): the learner runs it once more.
+            result.retried = True
+            result.solved_verdict = attempt(exercise.solutions, "solved")
         result.solution_passed = result.solved_verdict.startswith("Well done")
         run(range(exercise.check_cell + 1, len(notebook.cells)), "rest")
     result.total_s = round(time.perf_counter() - started, 1)
     result.problems = sorted(set(found + problems(notebook)))
     machine_min = result.total_s / 60
     result.learner_min = round(machine_min + reading.minutes(), 1)
+    result.sections = sections(notebook, cell_s)
+    if keep:  # the notebook as the learner left it: solved, every output
+        keep.mkdir(parents=True, exist_ok=True)
+        nbformat.write(notebook, keep / path.name)
     return result
 
 
@@ -358,9 +429,15 @@ def table(paths: list[LearnerPath]) -> str:
         lines.append(f"  skeleton: {p.skeleton_hint}")
         lines.append(f"  wrong:    {p.wrong_hint}")
         restarted = " (after the restart the hint named)" if p.restarted else ""
+        restarted += " (asked twice)" if p.retried else ""
         lines.append(f"  solved{restarted}: {p.solved_verdict}")
         for problem in p.problems:
             lines.append(f"  ERROR {problem[:200]}")
+        for section in p.sections:
+            lines.append(
+                f"    cells {section.first_cell:>2}-{section.last_cell:<2} "
+                f"{section.machine_s:>6.1f} s {section.learner_min:>5.1f} min  {section.title}"
+            )
     lines.append("")
     lines.append(
         f"learner min = machine time + markdown words / {READING_WPM} + code lines / "
@@ -385,6 +462,7 @@ def main() -> int:
     )
     parser.add_argument("--json", type=Path, metavar="OUT", help="write the figures here too")
     parser.add_argument("--cell-timeout", type=int, default=600)
+    parser.add_argument("--keep", type=Path, metavar="DIR", help="write the played notebooks here")
     args = parser.parse_args()
     paths = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
     if args.notebooks:
@@ -397,7 +475,7 @@ def main() -> int:
     try:
         for path in paths:
             print(f"{path.name} ...", flush=True)
-            played.append(play(path, MISTAKES[path.name[:2]], args.cell_timeout))
+            played.append(play(path, MISTAKES[path.name[:2]], args.cell_timeout, args.keep))
             if args.json:  # partial results survive an interrupted run
                 args.json.write_text(json.dumps([asdict(p) for p in played], indent=1))
     finally:
