@@ -144,6 +144,11 @@ def _call(function: Callable[..., Any], name: str, *args: Any) -> tuple[Any, str
 
 # -- 00 ---------------------------------------------------------------------------
 
+_QUIZ_RESTART = (
+    "then start over, since the history keeps the system message it began with: "
+    "run quiz.clear() and both cells again"
+)
+
 _ONE_WORD = re.compile(r"\b(?:one|1|a|single|lone)[\s-]*word\b|\bmonosyllab", re.IGNORECASE)
 
 
@@ -176,14 +181,20 @@ def check_quiz(conversation: Any) -> str:
             )
     roles = [_field(m, "role") for m in conversation]
     if roles[0] != "system":
-        return "Not yet: the first message should be the system message (use --system)."
+        return (
+            "Not yet: the first message should be the system message (use --system); "
+            "start over: run quiz.clear() and both cells again."
+        )
     if roles.count("system") > 1:
-        return "Not yet: keep one system message, at the start of the conversation."
+        return (
+            "Not yet: keep one system message, at the start of the conversation; "
+            "start over: run quiz.clear() and both cells again."
+        )
     system = _text_of(_field(conversation[0], "content")) or ""
     if not _ONE_WORD.search(system):
         return (
             f"Not yet: the system message {system!r:.60} does not ask for one word; "
-            "say it, e.g. --system 'Answer with one word only.'"
+            f"say it, e.g. --system 'Answer with one word only.', {_QUIZ_RESTART}."
         )
     turns = conversation[1:]
     questions = [m for m in turns if _field(m, "role") == "user"]
@@ -207,13 +218,14 @@ def check_quiz(conversation: Any) -> str:
     if len(set(asked)) < len(asked):
         return (
             "Not yet: you asked the same question twice (a cell run again?); "
-            "ask two different ones."
+            "ask two different ones: run quiz.clear() and both cells again."
         )
     for answer in texts[1::2]:
         if answer is not None and _words(answer) > 2:
             return (
                 f"Not yet: the model answered {answer.strip()!r:.60}, not one word; "
-                "make the system message firmer, e.g. 'Answer with one word only.'"
+                f"make the system message firmer, e.g. 'Answer with one word only.', "
+                f"{_QUIZ_RESTART}."
             )
     return f"Well done: {len(conversation)} messages, all of them resent on the next call."
 
@@ -764,11 +776,23 @@ def check_keep_auto(keep_auto: Callable[[list[int], int], Any]) -> str:
             return f"Not yet: keep_auto({costs}, {budget}) changed the costs it was given."
         if not isinstance(got, (list, tuple, range)) or list(got) != wanted:
             hint = " (return [] to keep nothing)" if got is None and not wanted else ""
+            if _drops_the_head(got, wanted, len(costs)):
+                hint = (
+                    " (rule 3: after the newest, keep the first messages, at most 2, "
+                    "while they fit)"
+                )
             return (
                 f"Not yet: keep_auto({costs}, {budget}) returned {_short(got)}; "
                 f"auto would send the messages {wanted}{hint}."
             )
     return "Well done: your keep_auto drops exactly what the server's auto strategy drops."
+
+
+def _drops_the_head(got: Any, wanted: list[int], count: int) -> bool:
+    """Not everything fits, auto keeps message 0 (the head), and ``got`` keeps some but not it."""
+    if not isinstance(got, (list, tuple, range)) or not got or len(wanted) == count:
+        return False
+    return 0 in wanted and 0 not in got
 
 
 # -- 05 ---------------------------------------------------------------------------

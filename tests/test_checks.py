@@ -308,6 +308,18 @@ def test_an_empty_quiz_is_the_skeleton() -> None:
     assert "`...`" in checks.check_quiz([]) and "--system" in checks.check_quiz([])
 
 
+def test_a_quiz_hint_says_how_to_start_over() -> None:
+    """--system is ignored once the history holds a system message: a fix needs a fresh list."""
+    helpful = {"role": "system", "content": "You are a helpful assistant."}
+    for answer in (
+        quiz("Q1?", "Blue", "Q2?", "Green", system=helpful),
+        quiz("Q1?", "Blue", "Q1?", "Blue"),
+        quiz("Q1?", "The sky is blue.", "Q2?", "Green"),
+        quiz("Q1?", "Blue", "Q2?", "Green", system=None),
+    ):
+        assert "quiz.clear()" in checks.check_quiz(answer)
+
+
 def test_quiz_verdict_is_the_notebooks() -> None:
     expected = "Well done: 5 messages, all of them resent on the next call."
     assert checks.check_quiz(QUIZ) == expected
@@ -957,6 +969,12 @@ def mutates_costs(costs: list, budget: int) -> list:
 )
 def test_keep_auto_refuses(answer: Any) -> None:
     assert refused(checks.check_keep_auto(answer))
+
+
+def test_keep_auto_says_when_the_head_is_missing() -> None:
+    for forgets_the_head in (newest_only, lambda c, b: _keep_auto_variant(c, b, heads=0)):
+        assert "keep the first messages" in checks.check_keep_auto(forgets_the_head)
+    assert "first messages" not in checks.check_keep_auto(keep_all)
 
 
 @pytest.mark.parametrize(
