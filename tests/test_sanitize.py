@@ -10,7 +10,6 @@ compares (``file_citation`` where ``file_path`` would be wrong).
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import secrets
@@ -18,8 +17,9 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from types import ModuleType, SimpleNamespace
+from types import SimpleNamespace
 
+import nbval_outputs
 import pytest
 from nbval.plugin import IPyNbCell, get_sanitize_patterns
 
@@ -288,18 +288,9 @@ def test_stored_outputs_keep_nothing_volatile() -> None:
     assert not leftovers
 
 
-# -- notebooks/conftest.py: what nbval compares of a magic cell -----------------------
+# -- tests/nbval_outputs.py: what nbval compares of a magic cell ----------------------
 
 
-def _load_notebook_conftest() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("notebook_conftest", NOTEBOOKS / "conftest.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-NOTEBOOK_CONFTEST = _load_notebook_conftest()
 ANSWER = {"nbext": {"output": "answer"}}
 
 
@@ -309,7 +300,7 @@ def _answer(text: str) -> dict[str, object]:
 
 
 def test_answers_are_compared_by_presence_not_wording() -> None:
-    comparable = NOTEBOOK_CONFTEST.comparable
+    comparable = nbval_outputs.comparable
     stored = comparable([_answer("The capital of France is Paris.")])
     assert stored == comparable([_answer("Paris is the capital of France.")])
     assert stored != comparable([_answer("")]), "an empty answer must not pass for one"
@@ -324,7 +315,7 @@ def test_outputs_that_are_not_answers_are_compared_as_they_are() -> None:
     }
     stream = {"output_type": "stream", "name": "stdout", "text": "The capital is Rome.\n"}
     other_nbext = {**summary, "metadata": {"nbext": {"output": "figures"}}}
-    assert NOTEBOOK_CONFTEST.comparable([summary, stream, other_nbext]) == [
+    assert nbval_outputs.comparable([summary, stream, other_nbext]) == [
         summary,
         stream,
         other_nbext,
@@ -350,7 +341,7 @@ def test_display_updates_reach_the_output_nbval_keeps() -> None:
         {"msg_type": "status", "content": idle},
         {"msg_type": "stream", "content": printed},
     ]
-    get = NOTEBOOK_CONFTEST.follow_display_updates(lambda **_: queue.pop(0))
+    get = nbval_outputs.follow_display_updates(lambda **_: queue.pop(0))
     kinds = [get(timeout=1) for _ in range(5)]
     # in order, the display as its last update left it, updates themselves not passed on
     assert [m["msg_type"] for m in kinds] == [

@@ -15,7 +15,7 @@ from IPython.display import display
 from nbext.widgets.base import REDRAW_EVERY_S
 
 ANSWER_METADATA = {"nbext": {"output": "answer"}}
-"""Marks the output that holds a model's words (``notebooks/conftest.py``
+"""Marks the output that holds a model's words (``tests/nbval_outputs.py``
 compares that an answer came, not its wording, which differs across CPUs)."""
 
 

@@ -1,4 +1,7 @@
-"""How ``make test`` compares the tutorials' outputs (nbval, with ``sanitize.cfg``).
+"""How ``make test`` compares the tutorials' outputs (nbval, with ``notebooks/sanitize.cfg``).
+
+A pytest plugin (``-p nbval_outputs`` in ``pyproject.toml``), so it applies to
+every nbval run of the notebooks, however they are selected.
 
 nbext's magics print one documented format (``nbext/widgets/base.py``):
 
