@@ -43,12 +43,14 @@ _FASTAPI_BODY_ERROR = "There was an error parsing the body"
 def _allowed_methods(request: Request) -> str:
     """A 405's ``Allow`` (RFC 9110): every method the URL takes. Starlette's own
     names only those of the first route on the path, which has one method here."""
-    methods: set[str] = set()
+    matches: dict[int, set[str]] = {}
     for template, operations in request.app.openapi()["paths"].items():
         pattern = re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template))
         if re.fullmatch(pattern, request.url.path):
+            methods = matches.setdefault(template.count("{"), set())
             methods.update(method.upper() for method in operations)
-    return ", ".join(sorted(methods))
+    # /threads/runs is its own URL, not /threads/{thread_id} with the id "runs".
+    return ", ".join(sorted(matches[min(matches)])) if matches else ""
 
 
 def install_error_handlers(app: FastAPI) -> None:
