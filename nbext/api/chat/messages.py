@@ -4,7 +4,7 @@ Only what a backend reads is checked, so that a malformed message is a 400
 naming it (``messages[2].content[0].text``) rather than a crash inside the
 model's prompt template: each message an object with a known ``role``;
 ``content`` a string or an array of typed parts (a text part's ``text`` a
-string), null only for an assistant message; a tool message's
+string), null only for an assistant (or legacy function) message; a tool message's
 ``tool_call_id`` and an assistant's ``tool_calls`` as the API defines them.
 Other fields pass as given (a remote provider may know them).
 """
@@ -50,7 +50,7 @@ def _content_part(part: Any, param: str) -> None:
 def _message(message: dict[str, Any], param: str) -> None:
     role = string(enum=ROLES)(_required(message, "role", param), f"{param}.role")
     content = message.get("content")
-    if content is None and role != "assistant":
+    if content is None and role not in ("assistant", "function"):
         _required(message, "content", param)
     if isinstance(content, list):
         for index, part in enumerate(content):
