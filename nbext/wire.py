@@ -33,12 +33,12 @@ def _prune(node: Any, *, keep_nulls: bool) -> Any:
 
 def to_wire(value: BaseModel) -> dict[str, Any]:
     """A whole object (or list page) as OpenAI sent it."""
-    return _prune(value.model_dump(mode="json"), keep_nulls=True)
+    return _prune(value.model_dump(mode="json", by_alias=True), keep_nulls=True)
 
 
 def delta_to_wire(value: BaseModel) -> dict[str, Any]:
     """A ``*.delta`` event's payload: only the fields that changed."""
-    return value.model_dump(mode="json", exclude_unset=True)
+    return value.model_dump(mode="json", by_alias=True, exclude_unset=True)
 
 
 def event_data(name: str, value: BaseModel) -> str:

@@ -51,7 +51,7 @@ def modified(obj: M, body: Mapping[str, Any]) -> M:
         changes["metadata"] = changes["metadata"] or {}
     if "tools" in changes:
         changes["tools"] = changes["tools"] or []
-    data = obj.model_dump(mode="json")
+    data = obj.model_dump(mode="json", by_alias=True)
     data.update(changes)
     return type(obj).model_validate(data)
 
@@ -162,7 +162,9 @@ def _response_format(body: Mapping[str, Any], assistant: Assistant) -> Any:
     if body.get("response_format") is not None:
         return body["response_format"]
     fmt = assistant.response_format
-    return fmt.model_dump(mode="json") if isinstance(fmt, BaseModel) else (fmt or "auto")
+    if isinstance(fmt, BaseModel):  # by alias: json_schema.schema, not the SDK's schema_
+        return fmt.model_dump(mode="json", by_alias=True)
+    return fmt or "auto"
 
 
 def _first(*values: Any) -> Any:

@@ -126,7 +126,7 @@ CONTENT_PART = tagged(
         "image_url": obj(
             {
                 "type": string(),
-                "image_url": obj({"url": string(), "detail": DETAIL}, required=("url",)),
+                "image_url": obj({"url": string(url=True), "detail": DETAIL}, required=("url",)),
             },
             required=("image_url",),
         ),

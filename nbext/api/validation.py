@@ -9,8 +9,10 @@ contract of each endpoint.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 from nbext.errors import APIError, invalid
 
@@ -61,10 +63,37 @@ def _join(options: Sequence[str]) -> str:
     return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + f", and {quoted[-1]}"
 
 
-def string(*, max_length: int | None = None, enum: Sequence[str] | None = None) -> Check:
+# What RFC 3986 lets a URI hold (unreserved, reserved, percent escapes).
+_URI_TEXT = re.compile(r"(?:[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=]|%[0-9A-Fa-f]{2})*")
+
+
+def _is_web_url(value: str) -> bool:
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 -- raises on a port that is not a number
+    except ValueError:
+        return False
+    return (
+        parts.scheme in ("http", "https")
+        and bool(parts.hostname)
+        and bool(_URI_TEXT.fullmatch(value))
+    )
+
+
+def string(
+    *, max_length: int | None = None, enum: Sequence[str] | None = None, url: bool = False
+) -> Check:
+    """A string; ``url``: an http(s) URL (the schema's ``format: uri``)."""
+
     def check(value: Any, param: str) -> str:
         if not isinstance(value, str):
             raise _wrong_type(param, "a string", value)
+        if url and not _is_web_url(value):
+            raise invalid(
+                f"Invalid '{param}': Expected a valid URL, but got a value with an invalid format.",
+                param=param,
+                code="invalid_value",
+            )
         if enum is not None and value not in enum:
             raise invalid(
                 f"Invalid value: '{value}'. Supported values are: {_join(enum)}.",

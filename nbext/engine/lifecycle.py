@@ -193,7 +193,7 @@ def recover(rt: Runtime) -> None:
 
 def _validated(run: Run, changes: dict[str, Any]) -> dict[str, Any]:
     """Nested changes given as dicts, turned into the SDK's models."""
-    data = run.model_dump(mode="json")
+    data = run.model_dump(mode="json", by_alias=True)
     data.update(changes)
     parsed = Run.model_validate(data)
     return {key: getattr(parsed, key) for key in changes}

@@ -7,6 +7,7 @@ and show ``message``; a Python traceback is never part of a response.
 from __future__ import annotations
 
 import logging
+import re
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -40,6 +41,19 @@ def _validation_message(error: RequestValidationError) -> APIError:
 _FASTAPI_BODY_ERROR = "There was an error parsing the body"
 
 
+def _allowed_methods(request: Request) -> str:
+    """A 405's ``Allow`` (RFC 9110): every method the URL takes. Starlette's own
+    names only those of the first route on the path, which has one method here."""
+    matches: dict[int, set[str]] = {}
+    for template, operations in request.app.openapi()["paths"].items():
+        pattern = re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template))
+        if re.fullmatch(pattern, request.url.path):
+            methods = matches.setdefault(template.count("{"), set())
+            methods.update(method.upper() for method in operations)
+    # /threads/runs is its own URL, not /threads/{thread_id} with the id "runs".
+    return ", ".join(sorted(matches[min(matches)])) if matches else ""
+
+
 def install_error_handlers(app: FastAPI) -> None:
     async def on_api_error(_: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, APIError)
@@ -62,7 +76,12 @@ def install_error_handlers(app: FastAPI) -> None:
         else:
             message = str(error.detail)
         kind = "invalid_request_error" if error.status_code < 500 else "server_error"
-        return error_response(APIError(message, status=error.status_code, type=kind))
+        response = error_response(APIError(message, status=error.status_code, type=kind))
+        if error.status_code == 405:
+            # (a model id may hold a '/', which no template here matches: Starlette's then)
+            given = (error.headers or {}).get("Allow", "")
+            response.headers["Allow"] = _allowed_methods(request) or given
+        return response
 
     async def on_crash(request: Request, error: Exception) -> JSONResponse:
         log.exception("unhandled error in %s %s", request.method, request.url.path)

@@ -100,7 +100,7 @@ class Store:
                 "id": _stored(obj).id,
                 "owner": owner,
                 "created_at": _stored(obj).created_at,
-                "data": obj.model_dump(mode="json"),
+                "data": _json(obj),
                 **columns,
             }
             for obj, columns in rows
@@ -111,7 +111,7 @@ class Store:
 
     def update(self, kind: Kind[M], obj: M, **columns: Any) -> None:
         """Replace an object's JSON (and any indexed columns that changed with it)."""
-        self.set_columns(kind, _stored(obj).id, data=obj.model_dump(mode="json"), **columns)
+        self.set_columns(kind, _stored(obj).id, data=_json(obj), **columns)
 
     def set_columns(self, kind: Kind[M], object_id: str, **columns: Any) -> None:
         with self._writing() as conn:
@@ -128,7 +128,7 @@ class Store:
         """Like :meth:`update`, for tables whose ``id`` is unique only within a parent
         (a vector store file: one file, several vector stores)."""
         t = kind.table
-        values = {"data": obj.model_dump(mode="json"), **columns}
+        values = {"data": _json(obj), **columns}
         with self._writing() as conn:
             conn.execute(
                 t.update().where(t.c.id == _stored(obj).id, *_filters(t, where)).values(**values)
@@ -313,6 +313,12 @@ def _chunks_of(vector_store_id: str, file_id: str | None) -> Delete:
     t = tables.vector_store_chunks
     query = t.delete().where(t.c.vector_store_id == vector_store_id)
     return query if file_id is None else query.where(t.c.file_id == file_id)
+
+
+def _json(obj: BaseModel) -> dict[str, Any]:
+    """An object as stored: fields by their wire names (``json_schema.schema``, not the
+    SDK's Python name ``schema_``, which would read back as an unknown extra)."""
+    return obj.model_dump(mode="json", by_alias=True)
 
 
 def _stored(obj: BaseModel) -> StoredObject:

@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from openai.types import CompletionUsage, Model
+from openai.types import Model
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from nbext.backends.base import ChatRequest, TokenCounting
@@ -95,7 +95,7 @@ class ScriptedBackend:
 
     def stream(self, request: ChatRequest) -> Iterator[ChatCompletionChunk]:
         self.requests.append(copy.deepcopy(dict(request)))
-        reply = self.replies.popleft() if self.replies else Reply(text="(no scripted reply left)")
+        reply = self.next_reply(request)
         if reply.error is not None:
             raise reply.error
         limit = request.get("max_completion_tokens")
@@ -133,13 +133,18 @@ class ScriptedBackend:
                 "created": 0,
                 "model": "scripted",
                 "choices": [],
-                "usage": CompletionUsage(
-                    prompt_tokens=prompt,
-                    completion_tokens=completion,
-                    total_tokens=prompt + completion,
-                ).model_dump(),
+                # Only the counts, as the real backends send them (no null details).
+                "usage": {
+                    "prompt_tokens": prompt,
+                    "completion_tokens": completion,
+                    "total_tokens": prompt + completion,
+                },
             }
         )
+
+    def next_reply(self, request: ChatRequest) -> Reply:
+        """The reply to ``request``: the next scripted one (a subclass may choose by request)."""
+        return self.replies.popleft() if self.replies else Reply(text="(no scripted reply left)")
 
     def _wait(self, reply: Reply) -> None:
         if reply.gate is not None:
@@ -164,7 +169,8 @@ class ScriptedBackend:
                     )
                     entry["function"]["name"] += call.function.name or ""
                     entry["function"]["arguments"] += call.function.arguments or ""
-        message: dict[str, Any] = {"role": "assistant", "content": text or None}
+        # refusal and logprobs are sent as null, as OpenAI (and the embedded backend) send them.
+        message: dict[str, Any] = {"role": "assistant", "content": text or None, "refusal": None}
         if calls:
             message["tool_calls"] = list(calls.values())
         return ChatCompletion.model_validate(
@@ -173,8 +179,10 @@ class ScriptedBackend:
                 "object": "chat.completion",
                 "created": 0,
                 "model": "scripted",
-                "choices": [{"index": 0, "message": message, "finish_reason": reason}],
-                "usage": usage.model_dump() if usage else None,
+                "choices": [
+                    {"index": 0, "message": message, "finish_reason": reason, "logprobs": None}
+                ],
+                "usage": usage.model_dump(exclude_unset=True) if usage else None,
             }
         )
 

@@ -120,7 +120,7 @@ def test_message_and_thread_bodies(service):
         thread.id,
         {
             "role": "user",
-            "content": [{"type": "image_url", "image_url": {"url": "x", "detail": "max"}}],
+            "content": [{"type": "image_url", "image_url": {"url": "http://a/b", "detail": "max"}}],
         },
     )
     assert error.param == "content[0].image_url.detail"

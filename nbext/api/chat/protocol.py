@@ -17,6 +17,7 @@ from typing import Any, Literal, cast
 from openai.types.chat.completion_create_params import CompletionCreateParamsBase
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from nbext.api.chat.messages import Messages
 from nbext.backends.base import ChatRequest
 from nbext.errors import invalid
 
@@ -31,7 +32,7 @@ class ChatCompletionBody(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     model: str
-    messages: list[dict[str, Any]] = Field(min_length=1)
+    messages: Messages
     stream: bool = False
     stream_options: dict[str, Any] | None = None
     temperature: float | None = Field(default=None, ge=0, le=2)

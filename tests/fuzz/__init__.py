@@ -1,0 +1,1 @@
+"""Schema fuzzing of the Assistants server (see :mod:`fuzz.schema_fuzz`)."""
