@@ -28,9 +28,9 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from nbformat import NotebookNode
 
 try:
+    from nbformat import NotebookNode
     from nbval.plugin import IPyNbCell, IPyNbFile
 except ImportError:  # nbval is in the test extra; without it no notebook is collected
     IPyNbCell = IPyNbFile = None
