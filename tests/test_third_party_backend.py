@@ -202,6 +202,35 @@ def test_streamed_forced_tool_call_names_the_function_once(
     assert json.loads(arguments) == {"city": "Paris"}
 
 
+@pytest.mark.parametrize("stream", [False, True], ids=["created", "streamed"])
+def test_a_call_repeating_a_held_result_is_asked_again_for_an_answer(
+    sdk: openai.OpenAI, weather_tool: dict, stream: bool
+) -> None:
+    # Given the result, this model calls get_weather("Paris") again (measured at
+    # temperature 0): nbext asks the endpoint again, without tools, for the answer.
+    call = {
+        "id": "call_1",
+        "type": "function",
+        "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
+    }
+    messages = [
+        *WEATHER_QUESTION,
+        {"role": "assistant", "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "call_1", "content": '{"temperature_c": 21}'},
+    ]
+    request = {"model": "gpt-4o", "messages": messages, "tools": [weather_tool], "temperature": 0}
+    if stream:
+        chunks = list(sdk.chat.completions.create(**request, stream=True))
+        deltas = [c.choices[0].delta for c in chunks if c.choices]
+        text = "".join(d.content or "" for d in deltas)
+        assert not any(d.tool_calls for d in deltas)
+    else:
+        message = sdk.chat.completions.create(**request).choices[0].message
+        text = message.content or ""
+        assert not message.tool_calls
+    assert "21" in text
+
+
 def test_a_written_out_tool_call_comes_back_structured(
     sdk: openai.OpenAI, weather_tool: dict
 ) -> None:
@@ -404,7 +433,7 @@ def test_a_written_out_call_streamed_before_the_usage_chunk(weather_tool: dict) 
     ]
     body = {"model": "m", "messages": WEATHER_QUESTION, "tools": [weather_tool]}
     remote = RemoteBackend("http://127.0.0.1:9/v1", None, "m")
-    chunks = list(remote._normalized(body, iter(endpoint)))
+    chunks = list(remote._normalized(body, iter(endpoint), answer_repeats=True))
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == ""
     calls = [call for c in chunks if c.choices for call in c.choices[0].delta.tool_calls or []]
     assert [(c.function.name, json.loads(c.function.arguments)) for c in calls] == [

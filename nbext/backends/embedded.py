@@ -103,6 +103,7 @@ from nbext.backends.tool_calls import (
     CODE_TOOL,
     ParsedCall,
     ToolCallExtractor,
+    repeats_made_calls,
     single_string_parameters,
 )
 from nbext.backends.tool_grammar import (
@@ -522,7 +523,7 @@ class EmbeddedBackend:
                     calls = _written_calls(output)
                     if not calls:  # cut short by max_tokens
                         break
-                if calls and not _repeated(calls, request):
+                if calls and not repeats_made_calls(calls, request.get("messages") or []):
                     break
                 # No call to make (tools not allowed, a tool that is not offered, or a
                 # call whose result the conversation holds, echoed instead of read):
@@ -725,26 +726,6 @@ def _after_good_tool_results(request: ChatRequest) -> bool:
     return bool(results) and not any(
         _ERROR_IN_RESULT.search(str(result.get("content") or "")) for result in results
     )
-
-
-def _repeated(calls: list[ParsedCall], request: ChatRequest) -> bool:
-    """Whether every call in ``calls`` was made before in the request's conversation."""
-    made = {
-        (call["function"]["name"], _canonical(call["function"].get("arguments")))
-        for message in request.get("messages") or []
-        for call in message.get("tool_calls") or []  # type: ignore[union-attr]
-        if call.get("function")
-    }
-    return all((call.name, _canonical(call.arguments)) in made for call in calls)
-
-
-def _canonical(arguments: Any) -> str:
-    if isinstance(arguments, str):
-        try:
-            arguments = json.loads(arguments)
-        except json.JSONDecodeError:
-            return arguments
-    return json.dumps(arguments, sort_keys=True)
 
 
 def _written_calls(answer: str) -> list[ParsedCall]:

@@ -15,6 +15,8 @@ tests/test_third_party_backend.py):
 - tool calls written out as text (``<tool_call>{...}</tool_call>`` or a fenced
   JSON block naming a tool) when only a forced ``tool_choice`` is structured:
   read back into ``tool_calls`` as the embedded backend does;
+- a model (left to decide) that answers a tool result by making the same call
+  again: the endpoint is asked once more, without tools, for the answer;
 - a 500 for an assistant message whose ``content`` is ``null`` beside its tool
   calls (as OpenAI allows): such a ``content`` is left out of the request.
 
@@ -50,7 +52,7 @@ from openai.types.chat.chat_completion_message_function_tool_call import (
 
 from nbext.backends.base import ChatRequest, TokenCounting
 from nbext.backends.models import catalogue_model_named
-from nbext.backends.tool_calls import ParsedCall, ToolCallExtractor
+from nbext.backends.tool_calls import ParsedCall, ToolCallExtractor, repeats_made_calls
 from nbext.errors import APIError, BackendError
 
 _CHARS_PER_TOKEN = 4
@@ -154,6 +156,19 @@ class RemoteBackend:
 
     def create(self, request: ChatRequest) -> ChatCompletion:
         body = self._resolved(request)
+        completion = self._completion(body)
+        message = completion.choices[0].message if len(completion.choices) == 1 else None
+        if message is not None and message.tool_calls and _model_decides(body):
+            calls = [
+                ParsedCall(name=call.function.name, arguments=call.function.arguments)
+                for call in message.tool_calls
+                if isinstance(call, ChatCompletionMessageFunctionToolCall)
+            ]
+            if calls and repeats_made_calls(calls, body["messages"]):
+                completion = self._completion(_answer_only(body))
+        return completion
+
+    def _completion(self, body: dict[str, Any]) -> ChatCompletion:
         with _translated_errors(self._base_url):
             completion = self._client.chat.completions.create(**body)
         self._learn(body, completion.usage)
@@ -164,14 +179,27 @@ class RemoteBackend:
 
     def stream(self, request: ChatRequest) -> Iterator[ChatCompletionChunk]:
         body = {**self._resolved(request), "stream_options": {"include_usage": True}}
+        yield from self._streamed(body, answer_repeats=True)
+
+    def _streamed(
+        self, body: dict[str, Any], *, answer_repeats: bool
+    ) -> Iterator[ChatCompletionChunk]:
         with _translated_errors(self._base_url):
             chunks = self._client.chat.completions.create(**body, stream=True)
-            yield from self._normalized(body, chunks)
+            yield from self._normalized(body, chunks, answer_repeats=answer_repeats)
 
     def _normalized(
-        self, body: dict[str, Any], chunks: Iterator[ChatCompletionChunk]
+        self,
+        body: dict[str, Any],
+        chunks: Iterator[ChatCompletionChunk],
+        *,
+        answer_repeats: bool,
     ) -> Iterator[ChatCompletionChunk]:
-        """The endpoint's chunks in OpenAI's shapes (see the module docstring)."""
+        """The endpoint's chunks in OpenAI's shapes (see the module docstring).
+
+        ``answer_repeats``: written-out calls that only repeat calls already made
+        (the model left to decide) are not passed on; the endpoint is asked again,
+        without tools, for an answer."""
         tool_names = _written_call_names(body)
         extractor = ToolCallExtractor(tool_names) if tool_names else None
         announced: set[int] = set()  # tool call indices whose id and name were sent
@@ -220,7 +248,12 @@ class RemoteBackend:
         if extractor is not None:
             if leftover := extractor.finish():
                 yield _with_choice(last, _chunk_choice(ChoiceDelta(content=leftover)))
-            for index, call in enumerate(extractor.calls if not announced else []):
+            calls = extractor.calls if not announced else []
+            repeats = calls and repeats_made_calls(calls, body["messages"])
+            if repeats and answer_repeats and _model_decides(body):
+                yield from self._streamed(_answer_only(body), answer_repeats=False)
+                return
+            for index, call in enumerate(calls):
                 yield _with_choice(last, _chunk_choice(_tool_call_delta(index, call)))
             if finish is not None:
                 reason = "tool_calls" if extractor.calls and not announced else None
@@ -274,6 +307,21 @@ def _without_null_content(message: Any) -> Any:
     ):
         return {k: v for k, v in message.items() if k != "content"}
     return message
+
+
+def _model_decides(body: dict[str, Any]) -> bool:
+    """Whether the request leaves calling to the model (a forced call is not retried)."""
+    return body.get("tool_choice") in (None, "auto")
+
+
+def _answer_only(body: dict[str, Any]) -> dict[str, Any]:
+    """``body`` with no tools: the request again, for an answer from the results held.
+
+    The tools are left out rather than sent with ``tool_choice: "none"``: an endpoint
+    that renders them into the prompt anyway (a chat template does) invites the
+    model to write the same call again, as text."""
+    dropped = ("tools", "tool_choice", "parallel_tool_calls")
+    return {k: v for k, v in body.items() if k not in dropped}
 
 
 def _written_call_names(body: dict[str, Any]) -> list[str]:

@@ -528,3 +528,25 @@ def _with_object_arguments(call: dict[str, Any]) -> dict[str, Any]:
         with suppress(json.JSONDecodeError):
             function["arguments"] = json.loads(arguments)
     return {**call, "function": function}
+
+
+def repeats_made_calls(calls: Iterable[ParsedCall], messages: Iterable[Any]) -> bool:
+    """Whether every call in ``calls`` (same name, same arguments) was made before in
+    ``messages``: a small model, given a call's result, often calls again instead of
+    reading it. Backends then have it answer instead."""
+    made = {
+        (call["function"]["name"], _canonical_arguments(call["function"].get("arguments")))
+        for message in messages
+        for call in message.get("tool_calls") or []
+        if call.get("function")
+    }
+    return all((call.name, _canonical_arguments(call.arguments)) in made for call in calls)
+
+
+def _canonical_arguments(arguments: Any) -> str:
+    if isinstance(arguments, str):
+        try:
+            arguments = json.loads(arguments)
+        except json.JSONDecodeError:
+            return arguments
+    return json.dumps(arguments, sort_keys=True)

@@ -19,11 +19,9 @@ not offered (``{"name": "cat joke", ...}``), tools are not allowed
 (``tool_choice: "none"``, or a run's last round), or it repeats a call whose
 result the conversation already holds. Cutting the answer there would leave it
 empty or unfinished, so the backend rewinds to where the call began and
-samples again under :class:`NoCallOpening`: the first visible character must
-be a letter or a digit, so no call (``{``, ``[``, a backtick fence, ``<``) and
-no echo of the call's or the result's data (``(21, "sunny")``,
-``>name: "get_weather"``, both measured on the 0.5B) can open the answer;
-after it the model writes freely.
+samples again under :class:`NoCallOpening`: the first visible token may not
+open a call (``{``, ``[``, a backtick fence, ``<``), and after it the model
+writes freely.
 """
 
 from __future__ import annotations
@@ -108,8 +106,7 @@ def with_tools_note(messages: list[Any]) -> list[Any]:
 
 
 CALL_OPENERS = ("{", "[", "`", "<")
-"""First characters of every call shape the model writes (JSON, a fence, a tag);
-:class:`NoCallOpening` bars every first character that is not a letter or digit."""
+"""First characters of every call shape the model writes (JSON, a fence, a tag)."""
 _BYTE_LEVEL_WHITESPACE = "\u0120\u010a\u0109\u010d "
 """Space, newline, tab and carriage return as GPT-2 byte-level BPE spells them in
 token texts (Qwen's vocabulary): a token such as " {" or "\\n```" opens a call too."""
@@ -117,9 +114,8 @@ token texts (Qwen's vocabulary): a token such as " {" or "\\n```" opens a call t
 
 @functools.cache
 def _opening_tokens(llm: Llama) -> tuple[npt.NDArray[np.intc], npt.NDArray[np.intc]]:
-    """Tokens whose first visible character is not a letter or digit (every call
-    opener among them), and control tokens (the end of the answer among them).
-    Read from the vocabulary once per model."""
+    """Tokens whose text opens a call after optional whitespace, and control tokens
+    (the end of the answer among them). Read from the vocabulary once per model."""
     vocabulary = llm._model  # llama-cpp-python has no public API for token attributes
     openers: list[int] = []
     controls: list[int] = []
@@ -131,14 +127,13 @@ def _opening_tokens(llm: Llama) -> tuple[npt.NDArray[np.intc], npt.NDArray[np.in
             text = vocabulary.token_get_text(token)
         except UnicodeDecodeError:
             continue
-        first = text.lstrip(_BYTE_LEVEL_WHITESPACE)[:1]
-        if first and not first.isalnum():
+        if text.lstrip(_BYTE_LEVEL_WHITESPACE)[:1] in CALL_OPENERS:
             openers.append(token)
     return np.array(openers, dtype=np.intc), np.array(controls, dtype=np.intc)
 
 
 class NoCallOpening:
-    """llama.cpp logits processor: the answer's first visible character is a letter or digit.
+    """llama.cpp logits processor: no call may open before the first visible character.
 
     ``prompt_length``: tokens before the answer's continuation. While what was
     sampled since is only whitespace, tokens opening a call are barred, and so is
