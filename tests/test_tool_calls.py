@@ -208,6 +208,16 @@ def test_call_grammar_admits_only_the_listed_tools_and_is_built_once() -> None:
     assert tools_named([CODE_TOOL, WEATHER_TOOL], None) == [CODE_TOOL, WEATHER_TOOL]
 
 
+@pytest.mark.parametrize("tools", [[CODE_TOOL], [WEATHER_TOOL], [CODE_TOOL, WEATHER_TOOL]])
+def test_call_grammar_writes_the_name_before_the_arguments(tools: list) -> None:
+    # Qwen's template shows {"name": ..., "arguments": ...}; with the keys the other
+    # way round the 0.5B closed a forced call inside its code string (a SyntaxError).
+    objects = [line for line in call_grammar(tools)._grammar.splitlines() if "-kv" in line]
+    calls = [line for line in objects if "name-kv" in line and "arguments-kv" in line]
+    assert len(calls) == len(tools)
+    assert all(line.index("name-kv") < line.index("arguments-kv") for line in calls)
+
+
 def test_the_grammar_takes_over_after_the_words_before_the_call() -> None:
     assert call_prefix("") == "<tool_call>\n"
     assert call_prefix("Let me run it.") == "Let me run it.\n<tool_call>\n"

@@ -71,8 +71,12 @@ def call_schema(tools: Sequence[Any]) -> dict[str, Any]:
 
 
 def call_grammar(tools: Sequence[Any]) -> LlamaGrammar:
-    """The grammar of one call to one of ``tools`` (converted once per tool set)."""
-    return _grammar(json.dumps(call_schema(tools), sort_keys=True))
+    """The grammar of one call to one of ``tools`` (converted once per tool set).
+
+    Keys keep their order: the grammar writes properties in the schema's order, and
+    sorted keys put ``"arguments"`` before ``"name"``, an order the model never saw
+    (it then closed the call inside the code string: ``fibonacci(n-2)}}, {``)."""
+    return _grammar(json.dumps(call_schema(tools)))
 
 
 @functools.lru_cache(maxsize=64)
