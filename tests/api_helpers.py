@@ -8,9 +8,11 @@ import subprocess
 import sys
 import time
 from collections.abc import Collection, Mapping
+from typing import Any
 
 import httpx
 import openai
+from openai import AssistantEventHandler
 from openai.types.beta.threads import Run
 
 
@@ -54,3 +56,45 @@ def start_serve(env: Mapping[str, str], port: int, *args: str) -> subprocess.Pop
             output = process.stdout.read().decode() if process.stdout else ""
             raise AssertionError(f"nbext serve did not start: {output}")
         time.sleep(0.2)
+
+
+WEATHER_OUTPUT = '{"temperature_c": 21}'
+"""What the tests' get_weather "returns" for Paris."""
+
+
+def assert_answered_from_the_output(sdk: openai.OpenAI, run: Run) -> None:
+    """Submit :data:`WEATHER_OUTPUT` for ``run``'s one call; the run must complete
+    with the call and its output in a tool_calls step, then an answer holding it."""
+    calls = run.required_action.submit_tool_outputs.tool_calls  # type: ignore[union-attr]
+    done = sdk.beta.threads.runs.submit_tool_outputs_and_poll(
+        run_id=run.id,
+        thread_id=run.thread_id,
+        tool_outputs=[{"tool_call_id": calls[0].id, "output": WEATHER_OUTPUT}],
+    )
+    assert done.status == "completed", done.last_error
+    steps = sdk.beta.threads.runs.steps.list(run.id, thread_id=run.thread_id, order="asc").data
+    assert [s.type for s in steps] == ["tool_calls", "message_creation"]
+    assert steps[0].step_details.tool_calls[0].function.output == WEATHER_OUTPUT  # type: ignore[union-attr]
+    reply = sdk.beta.threads.messages.list(run.thread_id, run_id=run.id).data[0]
+    assert "21" in reply.content[0].text.value  # type: ignore[union-attr]
+
+
+class EventRecorder(AssistantEventHandler):
+    """Records a streamed run: event names, text deltas, function names in step deltas."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.names: list[str] = []
+        self.text: list[str] = []
+        self.tool_call_names: list[str] = []
+
+    def on_event(self, event: Any) -> None:
+        self.names.append(event.event)
+        if event.event == "thread.run.step.delta":
+            details = event.data.delta.step_details
+            for call in getattr(details, "tool_calls", None) or []:
+                if call.type == "function" and call.function and call.function.name:
+                    self.tool_call_names.append(call.function.name)
+
+    def on_text_delta(self, delta: Any, snapshot: Any) -> None:
+        self.text.append(delta.value)

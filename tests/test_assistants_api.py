@@ -12,8 +12,13 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
-from api_helpers import free_port, start_serve, wait_for_status
-from openai import AssistantEventHandler
+from api_helpers import (
+    EventRecorder,
+    assert_answered_from_the_output,
+    free_port,
+    start_serve,
+    wait_for_status,
+)
 from openai.types.beta import Assistant
 from openapi_contract import assert_response
 
@@ -152,37 +157,14 @@ def test_function_calling_round_trip(sdk: openai.OpenAI, weather_tool: dict) -> 
     with pytest.raises(openai.BadRequestError):  # the thread is busy until outputs arrive
         sdk.beta.threads.messages.create(run.thread_id, role="user", content="hurry")
 
-    done = sdk.beta.threads.runs.submit_tool_outputs_and_poll(
-        run_id=run.id,
-        thread_id=run.thread_id,
-        tool_outputs=[{"tool_call_id": calls[0].id, "output": '{"temperature_c": 21}'}],
-    )
-    assert done.status == "completed"
-    steps = sdk.beta.threads.runs.steps.list(run.id, thread_id=run.thread_id, order="asc").data
-    assert [s.type for s in steps] == ["tool_calls", "message_creation"]
-    assert steps[0].step_details.tool_calls[0].function.output == '{"temperature_c": 21}'
-    reply = sdk.beta.threads.messages.list(run.thread_id, run_id=run.id).data[0]
-    assert "21" in reply.content[0].text.value
-
-
-class Recorder(AssistantEventHandler):
-    def __init__(self) -> None:
-        super().__init__()
-        self.names: list[str] = []
-        self.text: list[str] = []
-
-    def on_event(self, event: object) -> None:
-        self.names.append(event.event)  # type: ignore[attr-defined]
-
-    def on_text_delta(self, delta: object, snapshot: object) -> None:
-        self.text.append(delta.value)  # type: ignore[attr-defined]
+    assert_answered_from_the_output(sdk, run)
 
 
 def test_streaming_with_an_event_handler(sdk: openai.OpenAI, geo: Assistant) -> None:
     thread = sdk.beta.threads.create(
         messages=[{"role": "user", "content": "What is the capital of Italy?"}]
     )
-    handler = Recorder()
+    handler = EventRecorder()
     with sdk.beta.threads.runs.stream(
         thread_id=thread.id, assistant_id=geo.id, event_handler=handler
     ) as stream:
@@ -215,7 +197,7 @@ def test_submit_tool_outputs_stream(sdk: openai.OpenAI, weather_tool: dict) -> N
         paused = stream.get_final_run()
     assert paused.status == "requires_action"
     call = paused.required_action.submit_tool_outputs.tool_calls[0]
-    handler = Recorder()
+    handler = EventRecorder()
     with sdk.beta.threads.runs.submit_tool_outputs_stream(
         run_id=paused.id,
         thread_id=thread.id,

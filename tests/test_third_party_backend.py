@@ -24,13 +24,11 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import openai
 import pytest
-from api_helpers import free_port, start_serve
-from openai import AssistantEventHandler
+from api_helpers import EventRecorder, assert_answered_from_the_output, free_port, start_serve
 from openai.types.beta import Assistant
 from openai.types.chat import ChatCompletionChunk
 
@@ -292,41 +290,12 @@ def test_function_tool_round(sdk: openai.OpenAI, weather_tool: dict) -> None:
     calls = run.required_action.submit_tool_outputs.tool_calls
     assert [c.function.name for c in calls] == ["get_weather"]
     assert json.loads(calls[0].function.arguments) == {"city": "Paris"}
-    done = sdk.beta.threads.runs.submit_tool_outputs_and_poll(
-        run_id=run.id,
-        thread_id=run.thread_id,
-        tool_outputs=[{"tool_call_id": calls[0].id, "output": '{"temperature_c": 21}'}],
-    )
-    assert done.status == "completed", done.last_error
-    steps = sdk.beta.threads.runs.steps.list(run.id, thread_id=run.thread_id, order="asc").data
-    assert [s.type for s in steps] == ["tool_calls", "message_creation"]
-    assert steps[0].step_details.tool_calls[0].function.output == '{"temperature_c": 21}'
-    reply = sdk.beta.threads.messages.list(run.thread_id, run_id=run.id).data[0]
-    assert "21" in reply.content[0].text.value
-
-
-class Recorder(AssistantEventHandler):
-    def __init__(self) -> None:
-        super().__init__()
-        self.names: list[str] = []
-        self.text: list[str] = []
-        self.tool_call_names: list[str] = []
-
-    def on_event(self, event: Any) -> None:
-        self.names.append(event.event)
-        if event.event == "thread.run.step.delta":
-            details = event.data.delta.step_details
-            for call in getattr(details, "tool_calls", None) or []:
-                if call.type == "function" and call.function and call.function.name:
-                    self.tool_call_names.append(call.function.name)
-
-    def on_text_delta(self, delta: Any, snapshot: Any) -> None:
-        self.text.append(delta.value)
+    assert_answered_from_the_output(sdk, run)
 
 
 def test_streamed_run(sdk: openai.OpenAI, geo: Assistant) -> None:
     thread = sdk.beta.threads.create(messages=[{"role": "user", "content": "Capital of Spain?"}])
-    handler = Recorder()
+    handler = EventRecorder()
     with sdk.beta.threads.runs.stream(
         thread_id=thread.id, assistant_id=geo.id, event_handler=handler
     ) as stream:
@@ -349,7 +318,7 @@ def test_streamed_run_with_a_function_call(sdk: openai.OpenAI, weather_tool: dic
         model="gpt-4o-mini", tools=[weather_tool], temperature=0
     )
     thread = sdk.beta.threads.create(messages=WEATHER_QUESTION)
-    handler = Recorder()
+    handler = EventRecorder()
     with sdk.beta.threads.runs.stream(
         thread_id=thread.id,
         assistant_id=forecaster.id,
