@@ -499,8 +499,9 @@ def isolation_row(isolation: Isolation, limits: Limits, is_root: bool) -> Row:
     protections = (
         ("netns", "network namespace"),
         ("mount", "private /mnt/data mount"),
+        ("pidns", "private PID namespace and /proc"),
         ("setuid", "private uid"),
-        ("proc", "private /proc"),
+        ("proc", "/proc hiding other uids (hidepid)"),
     )
     active = [label for attr, label in protections if getattr(isolation, attr)]
     inactive = [label for attr, label in protections if not getattr(isolation, attr)]
@@ -512,7 +513,7 @@ def isolation_row(isolation: Isolation, limits: Limits, is_root: bool) -> Row:
     if not inactive:
         return Row(OK, name, "\n".join(lines))
     if not is_root:
-        fix = "run the server as root to get a private uid, network and mount namespace per kernel"
+        fix = "run the server as root to get a private uid and every namespace per kernel"
     elif "private uid" in inactive:
         fix = "the sandbox uid cannot run this Python: put the venv where every user can read it"
     else:

@@ -429,7 +429,7 @@ def _nproc_of_kernel(target: Target, ci: CodeInterpreter, thread: str) -> dict[s
     ci.execute(thread, "pass")  # the kernel is up
     kernel = ci._sandboxes[thread].kernel
     assert kernel is not None
-    pid = kernel._pid()
+    pid = kernel.kernel_pid()
     limits = Path(f"/proc/{pid}/limits").read_text()
     line = next(row for row in limits.splitlines() if row.startswith("Max processes"))
     soft = line.split()[2]
@@ -442,7 +442,7 @@ def _tasks_left(target: Target, ci: CodeInterpreter, thread: str) -> dict[str, A
     uid = ci._sandboxes[thread].uid
     if uid is None:  # kernels share the server's uid: count the kernel's own tasks
         kernel = ci._sandboxes[thread].kernel
-        pid = kernel._pid() if kernel is not None else None
+        pid = kernel.kernel_pid() if kernel is not None else None
         left = 0 if pid is None else _children_and_threads(pid)
     else:
         from nbext.tools.code_interpreter import sandbox
@@ -588,7 +588,7 @@ def run_attacks(home: Path, only: list[str] | None = None) -> dict[str, dict[str
             database=str(home / "nbext.sqlite3"),
             upload_path=str(home / "files" / upload.id),
             victim_workdir=str(ci.workdir("thread_victim")),
-            victim_pid=kernel._pid() or 0,
+            victim_pid=kernel.kernel_pid() or 0,
             victim_connection_file=str(kernel.runtime / "kernel.json"),
             marker=f"nbext-escape-{os.getpid()}",
         )
@@ -597,7 +597,7 @@ def run_attacks(home: Path, only: list[str] | None = None) -> dict[str, dict[str
         verdicts["_isolation"] = {
             "verdict": "",
             "reason": f"userns={isolation.userns} netns={isolation.netns} mount={isolation.mount} "
-            f"proc={isolation.proc} "
+            f"proc={isolation.proc} pidns={isolation.pidns} "
             f"setuid={isolation.setuid} uid={os.getuid()}",
         }
         for number, attack in enumerate(ATTACKS):

@@ -144,11 +144,22 @@ def test_isolation_lists_active_and_missing_protections() -> None:
     row = doctor.isolation_row(partial, Limits(), is_root=False)
     assert row.status == WARN
     assert "active: network namespace, private /mnt/data mount" in row.found
-    assert "not active: private uid, private /proc" in row.found
+    assert (
+        "not active: private PID namespace and /proc, private uid, "
+        "/proc hiding other uids (hidepid)" in row.found
+    )
     assert "60 s wall, 120 CPU s, 1 GiB memory, 64 processes, 32 KiB output" in row.found
     assert "root" in row.fix
-    full = Isolation(netns=True, mount=True, setuid=True, kernel_python="3.11.7", proc=True)
+    full = Isolation(
+        netns=True, mount=True, setuid=True, kernel_python="3.11.7", proc=True, pidns=True
+    )
     assert doctor.isolation_row(full, Limits(), is_root=True).status == OK
+    unprivileged = Isolation(
+        netns=True, mount=True, setuid=False, kernel_python="3.11.7", userns=True, pidns=True
+    )
+    row = doctor.isolation_row(unprivileged, Limits(), is_root=False)
+    assert "active: network namespace, private /mnt/data mount, private PID namespace" in row.found
+    assert "not active: private uid, /proc hiding other uids (hidepid)" in row.found
     dead = Isolation(False, False, False, "", ("kernel interpreter unusable",))
     assert doctor.isolation_row(dead, Limits(), is_root=True).status == FAIL
 

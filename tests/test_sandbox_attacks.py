@@ -7,7 +7,8 @@ time (the server's secrets must be in its starting environment):
 * as root, where every protection is on (private uid, network and mount
   namespaces, a /proc without other users' processes);
 * as a fresh unprivileged uid: a user namespace per kernel gives it the
-  network and mount namespaces, but kernels share the server's uid and /proc.
+  network, mount and PID namespaces (a /proc of its own), but kernels share
+  the server's uid.
 
 Each verdict must be the one the README's "Sandbox" table states, so the table
 is measured, not written from memory. The unprivileged run needs an
@@ -89,7 +90,13 @@ def as_root(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, str
     if os.geteuid() != 0:
         pytest.skip("the root run needs root")
     isolation = sandbox.probe()
-    if not (isolation.netns and isolation.mount and isolation.proc and isolation.setuid):
+    if not (
+        isolation.netns
+        and isolation.mount
+        and isolation.proc
+        and isolation.pidns
+        and isolation.setuid
+    ):
         pytest.skip(f"this host does not allow every protection: {isolation}")
     base = tmp_path_factory.mktemp("attacks-root")
     (base / "home").mkdir()
@@ -162,8 +169,8 @@ def test_the_runs_had_the_protections_the_table_assumes(
 ) -> None:
     # Otherwise a column would describe some other mix of protections.
     root = as_root["_isolation"]["reason"]
-    assert "netns=True mount=True proc=True setuid=True uid=0" in root, root
+    assert "netns=True mount=True proc=True pidns=True setuid=True uid=0" in root, root
     user = as_user["_isolation"]["reason"]
     assert re.search(
-        r"userns=True netns=True mount=True proc=False setuid=False uid=14\d{8}$", user
+        r"userns=True netns=True mount=True proc=False pidns=True setuid=False uid=14\d{8}$", user
     )

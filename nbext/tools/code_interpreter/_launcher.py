@@ -7,12 +7,18 @@ kernel, rather than in a ``preexec_fn``, keeps it out of the multi-threaded
 server process (``preexec_fn`` may deadlock after ``fork`` there), and the
 ``exec`` keeps the PID, so signals sent by ``jupyter_client`` reach the kernel.
 
+With ``--pidns`` the kernel gets a PID namespace of its own, which only a
+child can enter, so the launcher stays as three processes (see
+:func:`_enter_pid_namespace`): the supervisor (the pid ``jupyter_client``
+knows), the namespace's init (PID 1) and the kernel (PID 2).
+
 Order matters: the network namespace and the hard resource limits need root,
 so they come first; privileges are dropped last, just before ``exec``.
 
 Modes::
 
-    _launcher.py [--userns] [--netns] [--workdir DIR [--keep DIR]... [--hide DIR]... [--hide-proc]]
+    _launcher.py [--userns] [--netns] [--workdir DIR [--keep DIR]... [--hide DIR]... [--hide-proc]
+                 [--pidns]]
                  [--uid N --gid N] [--rlimit NAME=SOFT:HARD]... -- ARGV...
     _launcher.py --probe [same flags] -- ARGV...   # JSON report, then run ARGV
     _launcher.py --kill-uid N                      # kill every process of uid N
@@ -34,6 +40,7 @@ import struct
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWNET = 0x40000000
 CLONE_NEWNS = 0x00020000
+CLONE_NEWPID = 0x20000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 0x1, 0x2, 0x4, 0x8
 MS_BIND, MS_REC, MS_PRIVATE = 0x1000, 0x4000, 0x40000
 MOUNT_POINT = "/mnt/data"
@@ -42,6 +49,14 @@ SCRATCH = {"/tmp": "64m", "/dev/shm": "64m", "/var/tmp": "8m", "/run/lock": "1m"
 namespace by a small private tmpfs: code cannot fill the host's disk through
 them, nor see or plant files there for other users."""
 PR_SET_NO_NEW_PRIVS = 38
+PR_SET_PDEATHSIG = 1
+PR_SET_DUMPABLE = 4
+FORWARDED = frozenset({
+    signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGTERM, signal.SIGUSR1,
+    signal.SIGUSR2, signal.SIGWINCH, signal.SIGCONT,
+})
+"""Signals the supervisor and the init pass on to the kernel (SIGINT: an interrupt)."""
+WATCHED = FORWARDED | {signal.SIGCHLD}
 SIOCSIFFLAGS = 0x8914
 IFF_UP_LOOPBACK_RUNNING = 0x1 | 0x8 | 0x40
 
@@ -144,16 +159,153 @@ def _mkdirs_in_cover(path: str, hide: list[str]) -> None:
            "remount ro")
 
 
-def _hide_processes() -> None:
+def _hide_processes(hidepid: bool = True) -> None:
     """A /proc of our own that lists only the sandbox uid's processes (hidepid).
 
     Other users' processes, the server's included, vanish: no command lines,
     no environments, no pids to aim at. Needs the private mount namespace.
+    Mounted from inside a PID namespace, it lists that namespace's processes
+    only (``hidepid`` False: all of them).
     """
     libc = ctypes.CDLL(None, use_errno=True)
     flags = MS_NOSUID | MS_NODEV | MS_NOEXEC
-    if libc.mount(b"proc", b"/proc", b"proc", flags, b"hidepid=invisible") != 0:
+    if not hidepid:
+        _check(libc.mount(b"proc", b"/proc", b"proc", flags, None), "mount /proc")
+    elif libc.mount(b"proc", b"/proc", b"proc", flags, b"hidepid=invisible") != 0:
         _check(libc.mount(b"proc", b"/proc", b"proc", flags, b"hidepid=2"), "mount /proc hidepid")
+
+
+def _enter_pid_namespace(hidepid: bool) -> None:
+    """Continue as PID 2 of a new PID namespace with a /proc of its own.
+
+    ``unshare(CLONE_NEWPID)`` moves only the children, so this forks twice:
+
+    * this process stays outside as the *supervisor*: it is the pid that
+      ``jupyter_client`` signals (``killpg`` on its process group, which holds
+      nothing else) and waits for, so it passes signals on, exits as the
+      kernel did (same code, same signal), and kills the namespace when the
+      server is gone (the kernel no longer sees its parent to notice);
+    * its child is the namespace's *init* (PID 1): PID 1 drops every signal it
+      has no handler for, even SIGXCPU from RLIMIT_CPU or SIGTERM, so the
+      kernel must not be PID 1. The init mounts the fresh /proc, passes
+      signals on to the kernel's process group, reaps orphans (no zombies
+      pile up) and reports the kernel's wait status. It dies with its parent
+      (``PR_SET_PDEATHSIG``), and the kernel takes everything in the
+      namespace with it when it dies: SIGKILLing the supervisor's pid (the disk
+      watcher, ``shutdown_kernel``, the reaper) ends every process the code started;
+    * the grandchild returns from here and becomes the kernel (PID 2), a
+      normal process in its own process group, which its subprocesses share
+      (so an interrupt reaches them too, as it did without the namespace).
+
+    Raises OSError (before any fork, or in the init: then that process carries
+    on as the kernel, in the probe only) when the host refuses.
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+    _check(libc.unshare(CLONE_NEWPID), "unshare(CLONE_NEWPID)")
+    # Blocked before forking, so no signal is lost (or kills us) in between;
+    # each process takes them with sigtimedwait, the kernel gets the mask back.
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, WATCHED)
+    lifeline_read, lifeline_write = os.pipe()  # EOF: the supervisor is gone
+    status_read, status_write = os.pipe()  # the kernel's wait status, init -> supervisor
+    init = os.fork()
+    if init:
+        os.close(lifeline_read)
+        os.close(status_write)
+        _supervise(init, status_read)
+    os.close(lifeline_write)
+    os.close(status_read)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    os.set_blocking(lifeline_read, False)
+    try:
+        if os.read(lifeline_read, 1) == b"":
+            os._exit(1)  # the supervisor died before the death signal was armed
+    except BlockingIOError:
+        pass
+    os.close(lifeline_read)
+    os.setpgid(0, 0)  # out of the supervisor's group: a killpg there reaches us once, through it
+    libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)  # the kernel (same uid, unprivileged) cannot ptrace us
+    for signum in WATCHED:
+        # PID 1 drops signals it has no handler for: a no-op one makes them queue.
+        signal.signal(signum, _ignore)
+    try:
+        _check(libc.unshare(CLONE_NEWNS), "unshare(CLONE_NEWNS) for /proc")
+        _check(libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None), "make / private")
+        _hide_processes(hidepid)
+    except OSError:
+        _restore_signals(mask)
+        raise
+    kernel = os.fork()
+    if kernel == 0:
+        os.close(status_write)
+        _restore_signals(mask)
+        os.setpgid(0, 0)
+        # ipykernel would read "parent is PID 1" as "the server died" and exit.
+        os.environ.pop("JPY_PARENT_PID", None)
+        return
+    with contextlib.suppress(OSError):
+        os.setpgid(kernel, kernel)  # whichever of the two runs first
+    _init(kernel, status_write)
+
+
+def _ignore(signum: int, frame: object) -> None:
+    """A handler that is never run (the signals are blocked): its presence is what counts."""
+
+
+def _restore_signals(mask: set[signal.Signals]) -> None:
+    for signum in WATCHED:
+        signal.signal(signum, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+
+
+def _init(kernel: int, status_write: int) -> None:
+    """PID 1 of the kernel's namespace: pass signals on, reap, report the kernel's end."""
+    while True:
+        info = signal.sigtimedwait(WATCHED, 1.0)
+        if info is not None and info.si_signo != signal.SIGCHLD:
+            try:
+                os.killpg(kernel, info.si_signo)
+            except OSError:  # it left its group (setsid): the kernel alone then
+                with contextlib.suppress(OSError):
+                    os.kill(kernel, info.si_signo)
+            continue
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                os._exit(1)
+            if pid == 0:
+                break
+            if pid == kernel:
+                os.write(status_write, struct.pack("i", status))
+                os._exit(0)  # and the namespace's other processes are SIGKILLed with us
+
+
+def _supervise(init: int, status_read: int) -> None:
+    """Outside the namespace: pass signals to the init, exit as the kernel did."""
+    server = os.getppid()
+    while True:
+        info = signal.sigtimedwait(WATCHED, 0.5)
+        if info is not None and info.si_signo != signal.SIGCHLD:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(init, info.si_signo)
+        elif info is None and os.getppid() != server:
+            # The server died (it ran no shutdown): its kernels go with it.
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(init, signal.SIGKILL)
+        pid, status = os.waitpid(init, os.WNOHANG)
+        if pid:
+            break
+    reported = os.read(status_read, 4)
+    if len(reported) == 4:
+        status = struct.unpack("i", reported)[0]
+    if os.WIFSIGNALED(status):
+        signum = os.WTERMSIG(status)
+        with contextlib.suppress(OSError, ValueError):
+            signal.signal(signum, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signum})
+        os.kill(os.getpid(), signum)
+        os._exit(128 + signum)
+    os._exit(os.waitstatus_to_exitcode(status))
 
 
 def _no_new_privileges() -> None:
@@ -199,6 +351,7 @@ def main() -> None:
     parser.add_argument("--keep", action="append", default=[], help="keep this visible")
     parser.add_argument("--hide", action="append", default=[], help="cover this directory")
     parser.add_argument("--hide-proc", action="store_true", help="a /proc without others")
+    parser.add_argument("--pidns", action="store_true", help="a PID namespace and its /proc")
     parser.add_argument("--uid", type=int)
     parser.add_argument("--gid", type=int)
     parser.add_argument("--rlimit", action="append", default=[])
@@ -213,7 +366,8 @@ def main() -> None:
     # In probe mode each step is tried and reported; otherwise any failure
     # aborts the launch (the manager only asks for what the probe proved works).
     report: dict[str, object] = {
-        "userns": False, "netns": False, "mount": False, "proc": False, "setuid": False,
+        "userns": False, "netns": False, "mount": False, "proc": False, "pidns": False,
+        "setuid": False,
         "errors": [],
     }
     errors: list[str] = report["errors"]  # type: ignore[assignment]
@@ -241,7 +395,20 @@ def main() -> None:
             if not args.probe:
                 raise
             errors.append(str(exc))
-    if args.hide_proc and report["mount"]:
+    # Before the PID namespace: its supervisor and init run under the same
+    # limits (so the kernel's can be read from the pid jupyter_client knows).
+    _apply_rlimits(args.rlimit)
+    _no_new_privileges()
+    if args.pidns and report["mount"]:
+        try:
+            _enter_pid_namespace(args.hide_proc)
+            report["pidns"] = True
+            report["proc"] = args.hide_proc
+        except OSError as exc:
+            if not args.probe:
+                raise
+            errors.append(str(exc))
+    if args.hide_proc and report["mount"] and not report["pidns"]:
         try:
             _hide_processes()
             report["proc"] = True
@@ -249,8 +416,6 @@ def main() -> None:
             if not args.probe:
                 raise
             errors.append(str(exc))
-    _apply_rlimits(args.rlimit)
-    _no_new_privileges()
     # The interpreter may live under a directory the sandbox user cannot
     # search (pyenv under a 0700 /root); the binary itself is world-executable,
     # so it is opened before dropping privileges and exec'd by descriptor.

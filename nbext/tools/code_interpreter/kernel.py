@@ -183,8 +183,11 @@ class SandboxKernel:
     def execute(self, code: str, timeout: float) -> ExecutionResult:
         assert self.km is not None and self.kc is not None, "kernel not started"
         pid = self._pid()
-        if pid is not None:
-            sandbox.rearm_cpu_limit(pid, self.limits.cpu_seconds)
+        kernel = self.kernel_pid()
+        if kernel is not None:
+            # RLIMIT_CPU is per process: the kernel's, not its supervisor's.
+            with contextlib.suppress(OSError):
+                sandbox.rearm_cpu_limit(kernel, self.limits.cpu_seconds)
         logs = LogBuffer(self.limits.max_output_bytes)
         images: list[bytes] = []
         error: list[str] = []
@@ -347,8 +350,16 @@ class SandboxKernel:
         return ExecutionResult("killed", logs.text(), images, error=message, state_lost=True)
 
     def _pid(self) -> int | None:
+        """The launcher's pid: what jupyter_client signals and waits for, and
+        what to SIGKILL to end the kernel and everything it started."""
         process = getattr(self.km.provisioner, "process", None) if self.km else None
         return process.pid if process is not None else None
+
+    def kernel_pid(self) -> int | None:
+        """The host pid of the ipykernel process itself (another one than
+        :meth:`_pid` when kernels get a PID namespace)."""
+        pid = self._pid()
+        return None if pid is None else sandbox.kernel_process(pid, self.isolation)
 
     def _returncode(self) -> int | None:
         process = getattr(self.km.provisioner, "process", None) if self.km else None

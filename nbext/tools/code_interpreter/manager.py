@@ -82,6 +82,7 @@ class CodeInterpreter:
             notes=probed.notes,
             proc=probed.proc and mount_workdir,
             userns=probed.userns,
+            pidns=probed.pidns and mount_workdir,
         )
         if not self.isolation.setuid:
             # Kernels run as this process's own uid: without this they could

@@ -54,6 +54,10 @@ class Isolation:
     userns: bool = False
     """Not root: kernels enter a user namespace of their own first, which is what
     lets them have the network and mount namespaces."""
+    pidns: bool = False
+    """Kernels run in a PID namespace of their own with a fresh /proc: they see
+    and can signal only the processes they started (not the server's, not
+    other kernels')."""
 
 
 def interpreter_home(python: str) -> Path:
@@ -78,8 +82,10 @@ def probe(python: str = sys.executable) -> Isolation:
     scratch = tempfile.mkdtemp(prefix="nbext-probe-")
     cmd = [*launcher_prefix(python), "--probe", "--netns", "--workdir", scratch]
     cmd += ["--keep", str(interpreter_home(python))]
-    # Root remounts /proc; in a user namespace that needs a PID namespace too.
-    cmd.append("--hide-proc" if want_setuid else "--userns")
+    # Root also hides other uids' processes in that /proc (hidepid); a user
+    # namespace's kernels share the server's uid, so there only the PID
+    # namespace hides anything.
+    cmd += ["--pidns", "--hide-proc" if want_setuid else "--userns"]
     if want_setuid:
         cmd += ["--uid", str(uid), "--gid", str(uid)]
     check = "import sys, ipykernel, matplotlib_inline; print(sys.version.split()[0])"
@@ -104,7 +110,7 @@ def probe(python: str = sys.executable) -> Isolation:
             # Retry without dropping privileges: a kernel as root beats none.
             return Isolation(
                 report["netns"], report["mount"], False, sys.version.split()[0], tuple(notes),
-                proc=report["proc"], userns=report["userns"],
+                proc=report["proc"], userns=report["userns"], pidns=report["pidns"],
             )
     if report["setuid"] and version != sys.version.split()[0]:
         notes.append(
@@ -113,7 +119,7 @@ def probe(python: str = sys.executable) -> Isolation:
         )
     return Isolation(
         report["netns"], report["mount"], report["setuid"], version, tuple(notes),
-        proc=report["proc"], userns=report["userns"],
+        proc=report["proc"], userns=report["userns"], pidns=report["pidns"],
     )
 
 
@@ -257,6 +263,8 @@ def kernel_argv(
             cmd += ["--hide", str(path)]
         if isolation.proc:
             cmd.append("--hide-proc")
+        if isolation.pidns:
+            cmd.append("--pidns")
     if uid is not None:
         cmd += ["--uid", str(uid), "--gid", str(uid)]
     # As root RLIMIT_NPROC only binds once the uid is dropped; without a private
@@ -273,6 +281,46 @@ def user_tasks_now() -> int:
     if os.geteuid() == 0:
         return 0
     return tasks_of(os.getuid())
+
+
+def kernel_process(pid: int, isolation: Isolation) -> int | None:
+    """The host pid of the kernel itself, given the launcher's ``pid``.
+
+    Without a PID namespace they are one process; with one, the launcher is the
+    supervisor, its child the namespace's init and the kernel the init's child
+    that is PID 2 there (see ``_launcher._enter_pid_namespace``). None: not (or
+    no longer) running.
+    """
+    if not isolation.pidns:
+        return pid
+    init = next(iter(_children(pid)), None)
+    if init is None:
+        return None
+    for child in _children(init):
+        try:
+            with open(f"/proc/{child}/status") as f:
+                nspid = next(line for line in f if line.startswith("NSpid:"))
+        except (OSError, StopIteration):
+            continue
+        if nspid.split()[-1] == "2":
+            return child
+    return None
+
+
+def _children(pid: int) -> list[int]:
+    """Pids whose parent is ``pid``, from /proc (no CONFIG_PROC_CHILDREN needed)."""
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(name))
+    return found
 
 
 def cpu_seconds_used(pid: int) -> float:
