@@ -513,7 +513,7 @@ def isolation_row(isolation: Isolation, limits: Limits, is_root: bool) -> Row:
     if not inactive:
         return Row(OK, name, "\n".join(lines))
     if not is_root:
-        fix = "run the server as root to get a private uid and every namespace per kernel"
+        fix = "run the server as root to get a private uid per kernel (and namespaces, if off)"
     elif "private uid" in inactive:
         fix = "the sandbox uid cannot run this Python: put the venv where every user can read it"
     else:

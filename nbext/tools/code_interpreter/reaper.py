@@ -1,8 +1,10 @@
 """Kernels a killed server left running: recorded at start, ended at the next start.
 
 A server that is SIGKILLed runs no shutdown code. Its kernels notice within a
-second (ipykernel polls its parent) and exit, but what the code started (a
-``subprocess``, a forked worker) lives on. So each kernel is recorded, while
+second (ipykernel, or the launcher that supervises a kernel's PID namespace,
+polls its parent) and exit; in a PID namespace all the code started dies with
+it, but without one what the code started (a ``subprocess``, a forked worker)
+lives on. So each kernel is recorded, while
 it runs, in ``<sandboxes>/.kernels/<kernel pid>.json`` with the server that
 owns it; a server starting on the same sandboxes directory ends the process
 group (and, as root, the private uid) of every kernel whose server is gone.

@@ -268,8 +268,10 @@ def kernel_argv(
     if uid is not None:
         cmd += ["--uid", str(uid), "--gid", str(uid)]
     # As root RLIMIT_NPROC only binds once the uid is dropped; without a private
-    # uid it counts all of the user's tasks, so the current count is added.
-    cmd += rlimit_args(limits, limits.max_processes + extra_nproc)
+    # uid it counts all of the user's tasks, so the current count is added, and
+    # the PID namespace's supervisor and init (then of the same uid) too.
+    helpers = 2 if isolation.pidns and uid is None else 0
+    cmd += rlimit_args(limits, limits.max_processes + extra_nproc + helpers)
     return [
         *cmd, "--", python, "-m", "ipykernel_launcher", "-f", "{connection_file}",
         "--HistoryManager.enabled=False",
