@@ -35,9 +35,16 @@ What is isolated, and how (measured as root on Linux 6.x, see the tests):
   directory, with its sockets, is bound back). The rest of the filesystem is
   the host's, seen with the sandbox uid's rights. On disk, too, the data
   directory is 0711, ``files/`` 0700 and a SQLite database 0600.
-* **Processes** - with the mount namespace, ``/proc`` is remounted with
-  ``hidepid=invisible``: a kernel sees only its own uid's processes (no
-  command lines, environments or ``/proc/<pid>/root`` of others).
+* **Processes** - with the mount namespace and where ``CLONE_NEWPID`` is
+  permitted (root, or a user namespace), each kernel runs as PID 2 of a PID
+  namespace of its own, under a fresh ``/proc``: it sees and can signal only
+  the processes it started (and the namespace's init), never the server or
+  other kernels; SIGKILLing the launcher's pid ends them all (see
+  ``_launcher._enter_pid_namespace``). As root that ``/proc`` also has
+  ``hidepid=invisible`` (the root-owned init is hidden too); without a PID
+  namespace, root still remounts ``/proc`` with it: a kernel sees only its own
+  uid's processes (no command lines, environments or ``/proc/<pid>/root``
+  of others).
   RLIMIT_NPROC on the sandbox uid (processes + threads); a fork bomb hits it,
   then every process of the uid is killed in one ``kill(-1)`` sweep and the
   kernel restarts. As a normal user RLIMIT_NPROC counts all of that user's
