@@ -57,13 +57,14 @@ def _readme_table() -> dict[str, tuple[str, str]]:
     return rows
 
 
-def _harness_env(home: Path) -> dict[str, str]:
-    """A server's environment: the secrets it must not leak, our tree on the path."""
+def _harness_env(home: Path, source: Path = ROOT) -> dict[str, str]:
+    """A server's environment: the secrets it must not leak, ``source`` (holding
+    ``nbext/``) on the path."""
     return {
         "PATH": "/usr/bin:/bin",
         "HOME": str(home),
         "LANG": "C.UTF-8",
-        "PYTHONPATH": str(ROOT),
+        "PYTHONPATH": str(source),
         "OPENAI_API_KEY": SECRET,
         "NBEXT_BACKEND_KEY": SECRET,
     }
@@ -126,14 +127,22 @@ def as_user() -> Iterator[dict[str, dict[str, str]]]:
     for name in ("home", "data"):
         (base / name).mkdir()
         os.chown(base / name, uid, uid)
+    # The checkout may sit where that uid cannot read (a fresh clone under a 0700
+    # directory): it runs a copy of nbext and of the harness, readable by all.
+    source = base / "src"
+    shutil.copytree(ROOT / "nbext", source / "nbext", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(HARNESS, source / HARNESS.name)
+    for path in source.rglob("*"):
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    source.chmod(0o755)
     argv = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups"]
     userns = subprocess.run([*argv, "unshare", "--user", "--net", "true"], check=False)
     if userns.returncode != 0:
         shutil.rmtree(base, ignore_errors=True)
         pytest.skip("this host gives unprivileged users no user namespaces: another column")
-    argv += [str(venv / "bin" / "python"), str(HARNESS), str(base / "data")]
+    argv += [str(venv / "bin" / "python"), str(source / HARNESS.name), str(base / "data")]
     try:
-        yield _run(argv, _harness_env(base / "home"))
+        yield _run(argv, _harness_env(base / "home", source))
     finally:
         shutil.rmtree(base, ignore_errors=True)
 
