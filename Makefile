@@ -29,7 +29,8 @@ lab: $(VENV)/.installed
 
 test: $(VENV)/.installed chromium
 	$(BIN)/nbext doctor
-	$(BIN)/ruff check nbext tests benchmarks tests/nbval_outputs.py
+	$(BIN)/ruff check nbext tests benchmarks
+	$(BIN)/ruff format --check nbext tests benchmarks
 	$(BIN)/python -m pytest --nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg
 
 # The browser test drives Debian's Chromium; as root it is installed here,

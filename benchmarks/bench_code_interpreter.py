@@ -126,13 +126,18 @@ def main() -> None:
     ]
     for code, (sandboxed, plain) in warm.items():
         rows.append(
-            (f"`{code}` median of {warm_calls}", statistics.median(sandboxed) * ms,
-             statistics.median(plain) * ms)
+            (
+                f"`{code}` median of {warm_calls}",
+                statistics.median(sandboxed) * ms,
+                statistics.median(plain) * ms,
+            )
         )
         rows.append((f"`{code}` p95 of {warm_calls}", p95(sandboxed) * ms, p95(plain) * ms))
 
-    print(f"date: {dt.date.today()}  python: {platform.python_version()}  "
-          f"host: {platform.machine()} {platform.system()} {platform.release()}")
+    print(
+        f"date: {dt.date.today()}  python: {platform.python_version()}  "
+        f"host: {platform.machine()} {platform.system()} {platform.release()}"
+    )
     print()
     print("| measurement | code_interpreter (ms) | raw jupyter_client (ms) | ratio |")
     print("|---|---:|---:|---:|")

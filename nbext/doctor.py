@@ -397,9 +397,7 @@ def check_model_file(ctx: Context) -> Row:
     seconds = time.perf_counter() - started
     if digest != model.sha256:
         expected = model.sha256[:16]
-        return Row(
-            FAIL, name, f"{path}: sha256 {digest[:16]}..., expected {expected}...", refetch
-        )
+        return Row(FAIL, name, f"{path}: sha256 {digest[:16]}..., expected {expected}...", refetch)
     ctx.model_path = path
     return Row(OK, name, f"{model.id}: {path}\n{size:,} bytes, sha256 ok ({seconds:.1f} s)")
 
@@ -433,8 +431,13 @@ def probe_generation(
         return failed
     report = _last_json(result.stdout)
     if report is None:
-        return Row(FAIL, "generation", "the probe printed no result", "run `nbext model`",
-                   tail(result.stdout + result.stderr))
+        return Row(
+            FAIL,
+            "generation",
+            "the probe printed no result",
+            "run `nbext model`",
+            tail(result.stdout + result.stderr),
+        )
     load_s, generate_s = (float(str(report.get(key, "nan"))) for key in ("load_s", "generate_s"))
     return Row(
         OK,
@@ -528,8 +531,12 @@ def check_code_interpreter(ctx: Context) -> Row:
     isolation = probe()
     launcher_failed = [n for n in isolation.notes if n.startswith("sandbox launcher failed")]
     if launcher_failed:
-        return Row(FAIL, "code interpreter", "; ".join(launcher_failed),
-                   "reinstall nbext (pip install -e .) and check /tmp is writable")
+        return Row(
+            FAIL,
+            "code interpreter",
+            "; ".join(launcher_failed),
+            "reinstall nbext (pip install -e .) and check /tmp is writable",
+        )
     return isolation_row(isolation, ctx.settings.code_limits, os.geteuid() == 0)
 
 
@@ -542,8 +549,12 @@ def check_chromium(ctx: Context) -> Row:
         "/usr/bin/chromium" if os.access("/usr/bin/chromium", os.X_OK) else None
     )
     if found is None:
-        return Row(WARN, "chromium", "not found",
-                   "only the browser test needs it: apt-get install -y chromium")
+        return Row(
+            WARN,
+            "chromium",
+            "not found",
+            "only the browser test needs it: apt-get install -y chromium",
+        )
     return Row(OK, "chromium", found)
 
 
@@ -614,8 +625,12 @@ def run_checks(settings: Settings, quick: bool, on_row: Callable[[Row], None]) -
         try:
             row = check(ctx)
         except Exception as error:
-            row = Row(FAIL, name, f"the check itself failed: {type(error).__name__}: {error}",
-                      "report this as a bug in nbext doctor")
+            row = Row(
+                FAIL,
+                name,
+                f"the check itself failed: {type(error).__name__}: {error}",
+                "report this as a bug in nbext doctor",
+            )
         ctx.results[name] = row
         rows.append(row)
         on_row(row)
@@ -727,10 +742,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The doctor's flags, shared by ``nbext doctor`` and ``python -m nbext.doctor``."""
-    parser.add_argument("--quick", action="store_true",
-                        help="skip the one-token generation and the sha256 (a fast look)")
-    parser.add_argument("--json", action="store_true",
-                        help="print the JSON report instead of the table")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="skip the one-token generation and the sha256 (a fast look)",
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print the JSON report instead of the table"
+    )
 
 
 if __name__ == "__main__":

@@ -247,8 +247,11 @@ def test_nbext_doctor_on_this_machine(tmp_path: Path) -> None:
     lines = done.stdout.splitlines()
     assert lines[0].split() == ["status", "check", "found"]
     for name in CHECK_NAMES:
-        assert any(line.split(maxsplit=1)[1].startswith(name) for line in lines
-                   if line.startswith(("ok ", "warn ", "FAIL "))), name
+        assert any(
+            line.split(maxsplit=1)[1].startswith(name)
+            for line in lines
+            if line.startswith(("ok ", "warn ", "FAIL "))
+        ), name
     assert "FAIL " not in done.stdout
     report = json.loads((Path(env["NBEXT_HOME"]) / "doctor.json").read_text())
     assert [row["name"] for row in report["rows"]] == CHECK_NAMES
@@ -265,7 +268,10 @@ def test_nbext_doctor_quick_json(tmp_path: Path) -> None:
     env = _doctor_env(tmp_path)
     done = subprocess.run(
         [*_nbext_command(), "doctor", "--quick", "--json"],
-        env=env, capture_output=True, text=True, timeout=600,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     report = json.loads(done.stdout)  # nothing but JSON on stdout

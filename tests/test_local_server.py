@@ -134,9 +134,13 @@ def test_a_kernel_survives_a_server_killed_mid_stream(home: Path, kernels: list[
 def test_kernels_share_one_server(home: Path, kernels: list[Kernel]) -> None:
     # Loading the kit in both kernels at once: two starts race, one server wins.
     kernels.extend([Kernel(home), Kernel(home)])
-    pids = {kernel.value("__import__('nbext.client').client.make_client() and "
-                         "__import__('nbext.local_server').local_server.find().pid")
-            for kernel in kernels}
+    pids = {
+        kernel.value(
+            "__import__('nbext.client').client.make_client() and "
+            "__import__('nbext.local_server').local_server.find().pid"
+        )
+        for kernel in kernels
+    }
     assert len(pids) == 1
     for kernel in kernels:
         shown = kernel.run("%%chat --temperature 0 --max-tokens 10\nSay hi.")
@@ -212,10 +216,21 @@ def test_another_uid_is_refused(home: Path) -> None:
     # this venv's interpreter may live.
     python = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
     done = subprocess.run(
-        [python, "-I", "-c", OTHER_USER, str(settings.run_dir / "key"),
-         f"{info.base_url}/assistants"],
-        capture_output=True, text=True, timeout=60, user=nobody, group=nobody,
-        extra_groups=[], cwd="/",
+        [
+            python,
+            "-I",
+            "-c",
+            OTHER_USER,
+            str(settings.run_dir / "key"),
+            f"{info.base_url}/assistants",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        user=nobody,
+        group=nobody,
+        extra_groups=[],
+        cwd="/",
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == {"key": "denied", "status": 401}

@@ -517,9 +517,7 @@ class EmbeddedBackend:
                     extractor.finish()  # the block may be cut short by max_tokens
                     calls = extractor.calls
                 elif plan.tools and not started.unlisted:
-                    output, finish_reason = self._write_call(
-                        model, plan, text_before, started.name
-                    )
+                    output, finish_reason = self._write_call(model, plan, text_before, started.name)
                     calls = _written_calls(output)
                     if not calls:  # cut short by max_tokens
                         break

@@ -46,6 +46,8 @@ def lifetime(metadata: Mapping[str, str] | None) -> int:
             f"metadata.{EXPIRES_IN_KEY} must be a whole number of seconds (1-600).",
             param=f"metadata.{EXPIRES_IN_KEY}",
         ) from None
+
+
 """Seconds from creation until an unfinished run expires (OpenAI's ten minutes)."""
 
 ACTIVE = ("queued", "in_progress", "requires_action", "cancelling")

@@ -43,8 +43,11 @@ async def require_owner(request: Request) -> str:
         elif any(_same(given, key) for key in keys):
             owner = owner_of(given)
         else:
-            where = "Ask the workshop host for your key." if keys else (
-                "This is another user's local nbext server; start your own with %load_ext nbext."
+            where = (
+                "Ask the workshop host for your key."
+                if keys
+                else "This is another user's local nbext server; "
+                "start your own with %load_ext nbext."
             )
             raise APIError(
                 f"Incorrect API key provided. {where}", status=401, code="invalid_api_key"

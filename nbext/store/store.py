@@ -122,9 +122,7 @@ class Store:
         with self._writing() as conn:
             conn.execute(kind.table.update().values(**columns))
 
-    def update_where(
-        self, kind: Kind[M], obj: M, where: Mapping[str, Any], **columns: Any
-    ) -> None:
+    def update_where(self, kind: Kind[M], obj: M, where: Mapping[str, Any], **columns: Any) -> None:
         """Like :meth:`update`, for tables whose ``id`` is unique only within a parent
         (a vector store file: one file, several vector stores)."""
         t = kind.table
@@ -189,9 +187,7 @@ class Store:
         ``newest=N`` reads only the N most recent rows, so a run that sends the
         last N messages of a long thread does not read the rest.
         """
-        query = select(*(kind.table.c[name] for name in names)).where(
-            *_filters(kind.table, where)
-        )
+        query = select(*(kind.table.c[name] for name in names)).where(*_filters(kind.table, where))
         if newest is not None:
             query = query.order_by(kind.table.c.seq.desc()).limit(newest)
         else:
@@ -242,7 +238,6 @@ class Store:
             last_id=_stored(data[-1]).id if data else None,
             has_more=has_more,
         )
-
 
     # -- run workers: which process executes an unfinished run -----------------
 

@@ -137,9 +137,7 @@ def test_fork_bomb_is_stopped_and_thread_recovers(ci: CodeInterpreter) -> None:
     assert ci.execute("forks", "print('alive')").logs.strip() == "alive"
 
 
-def test_environment_has_no_secrets(
-    ci: CodeInterpreter, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_environment_has_no_secrets(ci: CodeInterpreter, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-secret")
     monkeypatch.setenv("NBEXT_API_KEY", "nbext-secret")
     code = "import os\nprint(sorted(k for k in os.environ if 'KEY' in k or 'NBEXT' in k))"

@@ -51,10 +51,18 @@ them, nor see or plant files there for other users."""
 PR_SET_NO_NEW_PRIVS = 38
 PR_SET_PDEATHSIG = 1
 PR_SET_DUMPABLE = 4
-FORWARDED = frozenset({
-    signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGTERM, signal.SIGUSR1,
-    signal.SIGUSR2, signal.SIGWINCH, signal.SIGCONT,
-})
+FORWARDED = frozenset(
+    {
+        signal.SIGHUP,
+        signal.SIGINT,
+        signal.SIGQUIT,
+        signal.SIGTERM,
+        signal.SIGUSR1,
+        signal.SIGUSR2,
+        signal.SIGWINCH,
+        signal.SIGCONT,
+    }
+)
 """Signals the supervisor and the init pass on to the kernel (SIGINT: an interrupt)."""
 WATCHED = FORWARDED | {signal.SIGCHLD}
 SIOCSIFFLAGS = 0x8914
@@ -72,8 +80,11 @@ def _unshare_user() -> None:
     uid, gid = os.getuid(), os.getgid()
     libc = ctypes.CDLL(None, use_errno=True)
     _check(libc.unshare(CLONE_NEWUSER), "unshare(CLONE_NEWUSER)")
-    for name, line in (("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1"),
-                       ("gid_map", f"{gid} {gid} 1")):
+    for name, line in (
+        ("setgroups", "deny"),
+        ("uid_map", f"{uid} {uid} 1"),
+        ("gid_map", f"{gid} {gid} 1"),
+    ):
         with open(f"/proc/self/{name}", "w") as f:
             f.write(line)
 
@@ -113,11 +124,15 @@ def _mount_workdir(workdir: str, keep: list[str], hide: list[str]) -> None:
     # Nothing mounted below may propagate back to the host.
     check(libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None), "make / private")
     parent = os.path.dirname(MOUNT_POINT).encode()
-    check(libc.mount(b"tmpfs", parent, b"tmpfs", MS_NOSUID | MS_NODEV, b"size=64k,mode=755"),
-          "tmpfs on /mnt")
+    check(
+        libc.mount(b"tmpfs", parent, b"tmpfs", MS_NOSUID | MS_NODEV, b"size=64k,mode=755"),
+        "tmpfs on /mnt",
+    )
     os.mkdir(MOUNT_POINT)
-    check(libc.mount(workdir.encode(), MOUNT_POINT.encode(), None, MS_BIND | MS_REC, None),
-          "bind workdir")
+    check(
+        libc.mount(workdir.encode(), MOUNT_POINT.encode(), None, MS_BIND | MS_REC, None),
+        "bind workdir",
+    )
     # Held open across the mounts that cover it; bound back through /proc/self/fd.
     covered = [*hide, *(p for p in SCRATCH if os.path.isdir(p) and not os.path.islink(p))]
     kept = {
@@ -128,8 +143,16 @@ def _mount_workdir(workdir: str, keep: list[str], hide: list[str]) -> None:
     flags = MS_NOSUID | MS_NODEV
     for path in hide:
         if os.path.isdir(path):
-            check(libc.mount(b"tmpfs", path.encode(), b"tmpfs", flags | MS_NOEXEC | MS_RDONLY,
-                             b"size=4k,mode=555"), f"hide {path}")
+            check(
+                libc.mount(
+                    b"tmpfs",
+                    path.encode(),
+                    b"tmpfs",
+                    flags | MS_NOEXEC | MS_RDONLY,
+                    b"size=4k,mode=555",
+                ),
+                f"hide {path}",
+            )
     for path, size in SCRATCH.items():
         if os.path.isdir(path) and not os.path.islink(path):
             options = f"size={size},mode=1777".encode()
@@ -155,8 +178,10 @@ def _mkdirs_in_cover(path: str, hide: list[str]) -> None:
     flags = MS_NOSUID | MS_NODEV | MS_NOEXEC
     _check(libc.mount(None, top.encode(), None, remount | flags, b"size=4k,mode=555"), "remount rw")
     os.makedirs(path, exist_ok=True)
-    _check(libc.mount(None, top.encode(), None, remount | flags | MS_RDONLY, b"size=4k,mode=555"),
-           "remount ro")
+    _check(
+        libc.mount(None, top.encode(), None, remount | flags | MS_RDONLY, b"size=4k,mode=555"),
+        "remount ro",
+    )
 
 
 def _hide_processes(hidepid: bool = True) -> None:
@@ -366,7 +391,11 @@ def main() -> None:
     # In probe mode each step is tried and reported; otherwise any failure
     # aborts the launch (the manager only asks for what the probe proved works).
     report: dict[str, object] = {
-        "userns": False, "netns": False, "mount": False, "proc": False, "pidns": False,
+        "userns": False,
+        "netns": False,
+        "mount": False,
+        "proc": False,
+        "pidns": False,
         "setuid": False,
         "errors": [],
     }

@@ -134,7 +134,7 @@ class CodeInterpreter:
                 box.workdir, before, box.uid, self.limits.max_file_bytes, notes
             )
             if notes:
-                result.logs += ("\n" if result.logs and not result.logs.endswith("\n") else "")
+                result.logs += "\n" if result.logs and not result.logs.endswith("\n") else ""
                 result.logs += "\n".join(notes)
             box.last_used = time.monotonic()
             result.duration = box.last_used - started

@@ -93,7 +93,12 @@ def probe(python: str = sys.executable) -> Isolation:
     notes: list[str] = []
     try:
         done = subprocess.run(
-            cmd, capture_output=True, text=True, timeout=60, check=False, cwd="/",
+            cmd,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            cwd="/",
             env=minimal_env(python, home="/"),
         )
         first, _, rest = done.stdout.partition("\n")
@@ -109,8 +114,14 @@ def probe(python: str = sys.executable) -> Isolation:
         if report["setuid"]:
             # Retry without dropping privileges: a kernel as root beats none.
             return Isolation(
-                report["netns"], report["mount"], False, sys.version.split()[0], tuple(notes),
-                proc=report["proc"], userns=report["userns"], pidns=report["pidns"],
+                report["netns"],
+                report["mount"],
+                False,
+                sys.version.split()[0],
+                tuple(notes),
+                proc=report["proc"],
+                userns=report["userns"],
+                pidns=report["pidns"],
             )
     if report["setuid"] and version != sys.version.split()[0]:
         notes.append(
@@ -118,8 +129,14 @@ def probe(python: str = sys.executable) -> Isolation:
             "the sandbox user cannot read the server interpreter's own library directory"
         )
     return Isolation(
-        report["netns"], report["mount"], report["setuid"], version, tuple(notes),
-        proc=report["proc"], userns=report["userns"], pidns=report["pidns"],
+        report["netns"],
+        report["mount"],
+        report["setuid"],
+        version,
+        tuple(notes),
+        proc=report["proc"],
+        userns=report["userns"],
+        pidns=report["pidns"],
     )
 
 
@@ -273,7 +290,13 @@ def kernel_argv(
     helpers = 2 if isolation.pidns and uid is None else 0
     cmd += rlimit_args(limits, limits.max_processes + extra_nproc + helpers)
     return [
-        *cmd, "--", python, "-m", "ipykernel_launcher", "-f", "{connection_file}",
+        *cmd,
+        "--",
+        python,
+        "-m",
+        "ipykernel_launcher",
+        "-f",
+        "{connection_file}",
         "--HistoryManager.enabled=False",
     ]
 
