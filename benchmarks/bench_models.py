@@ -45,23 +45,20 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as dt
-import json
 import os
 import random
 import shutil
 import statistics
-import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import openai
 from bench_kernels import bench_home, kit_environ, stop_servers
 from bench_portability import LONG_TEXT, STORY_PROMPT, chatml, cpu_line, simd_flags
+from measuring_child import MeasuringChild
 
 from nbext import local_server
 from nbext.backends.model_file import ensure_model_file
@@ -138,64 +135,17 @@ for line in sys.stdin:
 
 
 @dataclass
-class SpeedChild:
+class SpeedChild(MeasuringChild):
     model: EmbeddedModel
     threads: int
     env: dict[str, str]
-    proc: subprocess.Popen[str] | None = None
-    facts: dict[str, Any] = field(default_factory=dict)
-    results: list[dict[str, Any]] = field(default_factory=list)
-    failure: str | None = None
 
     @property
     def name(self) -> str:
         return f"{self.model.id}/t{self.threads}"
 
     def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-c", CHILD, self.model.id, str(self.threads)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=self.env,
-        )
-        reply = self._read()
-        if reply is not None:
-            self.facts = reply["ready"]
-
-    def ask(self, request: dict[str, Any]) -> dict[str, Any] | None:
-        if self.failure or self.proc is None or self.proc.stdin is None:
-            return None
-        with contextlib.suppress(BrokenPipeError):
-            self.proc.stdin.write(json.dumps(request) + "\n")
-            self.proc.stdin.flush()
-        return self._read()
-
-    def _read(self) -> dict[str, Any] | None:
-        assert self.proc is not None and self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        if line:
-            return json.loads(line)
-        code = self.proc.wait()
-        stderr = self.proc.stderr.read() if self.proc.stderr else ""
-        self.failure = f"{local_server.describe_exit(code)}: {stderr.strip()[-300:]}"
-        return None
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            assert self.proc.stdin is not None
-            self.proc.stdin.close()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-    def median(self, kind: str) -> float:
-        if kind == "prompt":
-            return statistics.median(r["prompt_tokens"] / r["prompt_s"] for r in self.results)
-        return statistics.median((r["gen_tokens"] - 1) / r["first_to_last_s"] for r in self.results)
+        self.spawn([sys.executable, "-c", CHILD, self.model.id, str(self.threads)], self.env)
 
 
 def measure_speed(

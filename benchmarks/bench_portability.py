@@ -47,18 +47,16 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
 import platform
 import random
-import signal
 import statistics
-import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+
+from measuring_child import MeasuringChild, rate
 
 N_CTX = 32_768
 """As the kit's EmbeddedBackend (DEFAULT_CONTEXT_WINDOW)."""
@@ -144,88 +142,25 @@ def default_model() -> Path:
         return Path(cache) / "nbext" / "models" / "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
 
 
-def describe_exit(code: int | None) -> str:
-    if code is None:
-        return "still running"
-    if code < 0:
-        try:
-            return f"killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"killed by signal {-code}"
-    return f"exited with status {code}"
-
-
 @dataclass
-class Child:
+class Child(MeasuringChild):
     """One build at one thread count: a process that measures on request."""
 
     build: str
     python: str
     threads: int
-    proc: subprocess.Popen[str] | None = None
-    facts: dict[str, Any] = field(default_factory=dict)
-    failure: str | None = None
-    results: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def name(self) -> str:
         return f"{self.build}/t{self.threads}"
 
     def start(self, model: Path) -> None:
-        self.proc = subprocess.Popen(
-            [self.python, "-c", CHILD, str(model), str(self.threads), str(N_CTX)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        reply = self._read()
-        if reply is not None:
-            self.facts = reply["ready"]
-
-    def ask(self, request: dict[str, Any]) -> dict[str, Any] | None:
-        if self.failure or self.proc is None or self.proc.stdin is None:
-            return None
-        try:
-            self.proc.stdin.write(json.dumps(request) + "\n")
-            self.proc.stdin.flush()
-        except BrokenPipeError:
-            pass
-        return self._read()
-
-    def _read(self) -> dict[str, Any] | None:
-        assert self.proc is not None and self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        if line:
-            return json.loads(line)
-        code = self.proc.wait()
-        stderr = self.proc.stderr.read() if self.proc.stderr else ""
-        self.failure = describe_exit(code) + (f": {stderr.strip()[-300:]}" if stderr else "")
-        return None
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            assert self.proc.stdin is not None
-            self.proc.stdin.close()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-
-
-def rate(result: dict[str, Any], kind: str) -> float:
-    if kind == "prompt":
-        return result["prompt_tokens"] / result["prompt_s"]
-    return (result["gen_tokens"] - 1) / result["first_to_last_s"]
-
-
-def median_rate(child: Child, kind: str) -> float:
-    return statistics.median(rate(r, kind) for r in child.results)
+        self.spawn([self.python, "-c", CHILD, str(model), str(self.threads), str(N_CTX)])
 
 
 def best(children: list[Child], build: str, kind: str) -> Child | None:
     mine = [c for c in children if c.build == build and not c.failure and c.results]
-    return max(mine, key=lambda c: median_rate(c, kind), default=None)
+    return max(mine, key=lambda c: c.median(kind), default=None)
 
 
 def parse_python(value: str) -> tuple[str, str]:
@@ -333,8 +268,8 @@ def report(children: list[Child], builds: list[tuple[str, str]], max_tokens: int
             continue
         tokens = sorted({r["gen_tokens"] for r in c.results})
         lines.append(
-            f"| {c.build} | {c.threads} | yes | {median_rate(c, 'prompt'):.1f} "
-            f"| {median_rate(c, 'gen'):.1f} | {', '.join(map(str, tokens))} |"
+            f"| {c.build} | {c.threads} | yes | {c.median('prompt'):.1f} "
+            f"| {c.median('gen'):.1f} | {', '.join(map(str, tokens))} |"
         )
     base = builds[0][0]
     lines += [
@@ -356,7 +291,7 @@ def report(children: list[Child], builds: list[tuple[str, str]], max_tokens: int
                 for r in mine.results
                 if r["round"] in by_round
             ]
-            row.append(f"{median_rate(mine, kind):.1f} (t={mine.threads})")
+            row.append(f"{mine.median(kind):.1f} (t={mine.threads})")
             row.append(f"{statistics.median(ratios):.3f}" if ratios else "-")
         mine, theirs = best(children, build, "gen"), best(children, base, "gen")
         if mine and theirs:
