@@ -12,10 +12,12 @@ time (the server's secrets must be in its starting environment):
 
 Each verdict must be the one the README's "Sandbox" table states, so the table
 is measured, not written from memory. The unprivileged run needs an
-interpreter that uid may execute: the shared venv's python links into root's
-0700 home, so the test builds a venv of three links (the system
-``python3.11``, whose version the venv's packages were installed for, and the
-venv's site-packages) that every user can reach.
+interpreter that uid may execute and packages it may read: the shared venv's
+python links into root's 0700 home, and the checkout itself may lie under a
+0700 directory, so the test builds a venv that every user can reach (a link to
+the system ``python3.11``, whose version the venv's packages were installed
+for, and the venv's site-packages bind-mounted in a mount namespace of the
+run's own) and runs a copy of nbext and of the harness.
 """
 
 from __future__ import annotations
@@ -122,7 +124,11 @@ def as_user() -> Iterator[dict[str, dict[str, str]]]:
     (venv / "bin").mkdir(parents=True)
     (venv / "bin" / "python").symlink_to(SYSTEM_PYTHON)
     (venv / "lib" / site.name).mkdir(parents=True)
-    (venv / "lib" / site.name / "site-packages").symlink_to(site / "site-packages")
+    # The packages are bind-mounted here for the run: the venv may sit where that uid
+    # cannot pass (a fresh clone under a 0700 directory). Inside the venv, which the
+    # sandbox keeps visible to the kernels (the rest of /tmp it covers).
+    packages = venv / "lib" / site.name / "site-packages"
+    packages.mkdir()
     (venv / "pyvenv.cfg").write_text(f"home = {SYSTEM_PYTHON.parent}\n")
     for name in ("home", "data"):
         (base / name).mkdir()
@@ -141,6 +147,13 @@ def as_user() -> Iterator[dict[str, dict[str, str]]]:
         shutil.rmtree(base, ignore_errors=True)
         pytest.skip("this host gives unprivileged users no user namespaces: another column")
     argv += [str(venv / "bin" / "python"), str(source / HARNESS.name), str(base / "data")]
+    # A mount namespace of the run's own: the bind mount never shows on the host, so
+    # removing ``base`` afterwards cannot reach the real site-packages.
+    mount = 'mount --bind "$1" "$2" && shift 2 && exec "$@"'
+    argv = [
+        *("unshare", "--mount", "--propagation", "private", "--", "sh", "-c", mount, "sh"),
+        *(str(site / "site-packages"), str(packages), *argv),
+    ]
     try:
         yield _run(argv, _harness_env(base / "home", source))
     finally:
