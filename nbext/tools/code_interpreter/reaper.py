@@ -95,14 +95,7 @@ def _kill_group(pgid: object, kernel_started: object) -> None:
     so a group id reused since by someone else is left alone."""
     if not isinstance(pgid, int) or not isinstance(kernel_started, str):
         return
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
+    for pid, fields in sandbox.process_stats():
         if int(fields[2]) == pgid and int(fields[19]) >= int(kernel_started):
             with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(int(name), signal.SIGKILL)
+                os.kill(pid, signal.SIGKILL)

@@ -334,17 +334,21 @@ def kernel_process(pid: int, isolation: Isolation) -> int | None:
 
 def _children(pid: int) -> list[int]:
     """Pids whose parent is ``pid``, from /proc (no CONFIG_PROC_CHILDREN needed)."""
+    return [child for child, fields in process_stats() if int(fields[1]) == pid]
+
+
+def process_stats() -> list[tuple[int, list[str]]]:
+    """(pid, fields of /proc/<pid>/stat after the command name) of every process:
+    fields[1] is the parent pid, fields[2] the process group, fields[19] the start time."""
     found = []
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
         try:
             with open(f"/proc/{name}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
+                found.append((int(name), f.read().rsplit(")", 1)[1].split()))
         except (OSError, IndexError):
             continue
-        if int(fields[1]) == pid:
-            found.append(int(name))
     return found
 
 
