@@ -228,3 +228,79 @@ def test_fuzz_state_check_finds_orphans(tmp_path: Path) -> None:
     problems = consistency_problems(tmp_path)
     assert any("file-orphan" in p for p in problems)
     assert any(uploaded["id"] in p and "without bytes" in p for p in problems)
+
+
+# -- found when negative_data_rejection and missing_required_header were switched on ---
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("DELETE", "/models/gpt-4o-mini"), ("TRACE", "/assistants"), ("GET", "/no/such/url")],
+)
+def test_no_key_is_a_401_before_routing_says_404_or_405(
+    keyed_server: BackgroundServer, method: str, path: str
+) -> None:
+    """Was: 405 or 404 to a caller with no key, so the routes could be mapped without one."""
+    refused = httpx.request(method, f"{keyed_server.base_url}{path}")
+    assert refused.status_code == 401, refused.text
+    assert refused.json()["error"]["code"] == "missing_api_key"
+    keyed = httpx.request(
+        method, f"{keyed_server.base_url}{path}", headers={"Authorization": f"Bearer {KEY}"}
+    )
+    assert keyed.status_code in (404, 405), keyed.text
+
+
+def test_an_unknown_include_value_is_a_400(open_server: BackgroundServer) -> None:
+    """Was: any ``include[]`` value was ignored (schema: one enum value)."""
+    steps = f"{open_server.base_url}/threads/thread_x/runs/run_x/steps"
+    wrong = httpx.get(steps, params={"include[]": "step_details.everything"})
+    assert wrong.status_code == 400, wrong.text
+    assert wrong.json()["error"]["param"] == "include[]"
+    assert "step_details.tool_calls[*].file_search.results[*].content" in wrong.text
+    known = "step_details.tool_calls[*].file_search.results[*].content"
+    assert httpx.get(steps, params={"include[]": known}).status_code == 404  # the run
+
+
+@pytest.mark.parametrize(
+    ("fields", "param"),
+    [
+        ({"colour": "red"}, "colour"),
+        ({"expires_after": "3600"}, "expires_after"),
+        ({"expires_after[seconds]": "3600"}, "expires_after"),
+        (
+            {"expires_after[anchor]": "created_at", "expires_after[days]": "1"},
+            "expires_after[days]",
+        ),
+    ],
+)
+def test_an_upload_with_an_unknown_or_partial_field_is_a_400(
+    open_server: BackgroundServer, fields: dict[str, str], param: str
+) -> None:
+    """Was: unknown form fields ignored, and a lone ``expires_after[seconds]`` too."""
+    upload = {"file": ("notes.txt", b"some notes")}
+    url = f"{open_server.base_url}/files"
+    answer = httpx.post(url, files=upload, data={"purpose": "assistants", **fields})
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["error"]["param"] == param
+    expiring = {"expires_after[anchor]": "created_at", "expires_after[seconds]": "3600"}
+    accepted = httpx.post(url, files=upload, data={"purpose": "assistants", **expiring})
+    assert accepted.status_code == 200, accepted.text
+    assert accepted.json()["expires_at"] == accepted.json()["created_at"] + 3600
+
+
+def test_a_vector_store_expiration_is_removed_by_null_only_when_modified(
+    open_server: BackgroundServer,
+) -> None:
+    """Was: ``expires_after: null`` (and a null name or description) accepted on create,
+    where the schema and the SDK's create params have no null."""
+    url = f"{open_server.base_url}/vector_stores"
+    for field in ("expires_after", "name", "description"):
+        refused = httpx.post(url, json={field: None})
+        assert refused.status_code == 400, refused.text
+        assert refused.json()["error"]["param"] == field
+    policy = {"anchor": "last_active_at", "days": 3}
+    store = httpx.post(url, json={"name": "notes", "expires_after": policy}).json()
+    assert store["expires_after"] == policy
+    modified = httpx.post(f"{url}/{store['id']}", json={"expires_after": None})
+    assert modified.status_code == 200, modified.text
+    assert modified.json()["expires_after"] is None

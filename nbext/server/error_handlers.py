@@ -16,6 +16,7 @@ from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException
 
 from nbext.errors import APIError
+from nbext.server.auth import require_owner
 
 log = logging.getLogger("nbext.server")
 
@@ -65,6 +66,13 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def on_http_error(request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, HTTPException)
+        if request.url.path.startswith("/v1/"):
+            # Routing answers 404/405 before the router's key check runs: without
+            # this, a caller with no key would learn which URLs and methods exist.
+            try:
+                await require_owner(request)
+            except APIError as refused:
+                return error_response(refused)
         if error.status_code == 404:
             message = f"Invalid URL ({request.method} {request.url.path})"
         elif error.detail == _FASTAPI_BODY_ERROR:

@@ -162,6 +162,14 @@ def test_short_and_empty_texts() -> None:
         ({"type": "static", "static": {"max_chunk_size_tokens": 800}}, "chunk_overlap_tokens"),
         ({"type": "static"}, "'chunking_strategy.static' is required"),
         ({"type": "semantic"}, "'auto' and 'static'"),
+        ({"type": "auto", "static": {}}, "Unknown parameter: 'chunking_strategy.static'"),
+        (
+            {
+                "type": "static",
+                "static": {"max_chunk_size_tokens": 800, "chunk_overlap_tokens": 0, "x": 1},
+            },
+            "Unknown parameter: 'chunking_strategy.static.x'",
+        ),
     ],
 )
 def test_invalid_chunking_strategy_is_a_400(strategy: dict, fragment: str) -> None:

@@ -26,6 +26,8 @@ router = APIRouter(prefix="/files", tags=["Files"])
 
 _FORM_OVERHEAD = 64 * 1024
 """Room for the multipart framing and the other fields beside the file."""
+_UPLOAD_FIELDS = ("file", "purpose", "expires_after[anchor]", "expires_after[seconds]")
+"""The form fields of an upload, as the openai SDK sends them."""
 
 
 def files(request: Request) -> Files:
@@ -67,8 +69,11 @@ async def upload_file(request: Request, owner: Owner) -> Response:
         data = await upload.read(service.max_bytes + 1)
         if len(data) > service.max_bytes:
             raise too_large(None, service.max_bytes)
+        unknown = [key for key in form if key not in _UPLOAD_FIELDS]
+        if unknown:  # as the JSON bodies: a name OpenAI does not know is refused
+            raise invalid(f"Unknown parameter: '{unknown[0]}'.", unknown[0], "unknown_parameter")
         expires_after = None
-        if form.get("expires_after[anchor]") is not None:
+        if any(key.startswith("expires_after") for key in form):
             seconds = str(form.get("expires_after[seconds]") or "")
             expires_after = {
                 "anchor": form.get("expires_after[anchor]"),

@@ -29,13 +29,14 @@ from nbext.api.edge import (
     dump,
     listing,
     parsed,
-    query,
     run_events,
     wants_stream,
 )
 from nbext.api.params import METADATA_ONLY
 from nbext.api.runs.protocol import RUN_CREATE, SUBMIT_TOOL_OUTPUTS, THREAD_AND_RUN_CREATE
 from nbext.api.runs.service import Runs, Steps
+from nbext.api.validation import invalid_choice
+from nbext.protocol import INCLUDE_FILE_SEARCH_CONTENT
 from nbext.store import ListQuery, Page
 from nbext.store.records import RunContext, RunPrompt
 
@@ -55,7 +56,12 @@ def steps(request: Request) -> Steps:
 
 
 def include(request: Request) -> list[str]:
-    return [value for key in _INCLUDE if (value := query(request).get(key)) is not None]
+    """The steps' ``include[]`` values: OpenAI knows one, any other is a 400."""
+    wanted = [value for key in _INCLUDE for value in request.query_params.getlist(key)]
+    for value in wanted:
+        if value != INCLUDE_FILE_SEARCH_CONTENT:
+            raise invalid_choice("include[]", value, (INCLUDE_FILE_SEARCH_CONTENT,))
+    return wanted
 
 
 @create_and_run_router.post(

@@ -31,11 +31,9 @@ from nbext.errors import invalid
 FILE_STATUSES = ("in_progress", "completed", "failed", "cancelled")
 
 
-EXPIRES_AFTER = nullable(
-    obj(
-        {"anchor": string(enum=["last_active_at"]), "days": integer(minimum=1, maximum=365)},
-        required=("anchor", "days"),
-    )
+EXPIRES_AFTER = obj(
+    {"anchor": string(enum=["last_active_at"]), "days": integer(minimum=1, maximum=365)},
+    required=("anchor", "days"),
 )
 
 
@@ -69,8 +67,8 @@ def _attributes() -> Check:
 ATTRIBUTES = _attributes()
 CREATE = obj(
     {
-        "name": nullable(string(max_length=256)),
-        "description": nullable(string(max_length=512)),
+        "name": string(max_length=256),
+        "description": string(max_length=512),
         "file_ids": array(string(), max_items=500),
         "expires_after": EXPIRES_AFTER,
         "chunking_strategy": any_object(),
@@ -80,7 +78,7 @@ CREATE = obj(
 MODIFY = obj(
     {
         "name": nullable(string(max_length=256)),
-        "expires_after": EXPIRES_AFTER,
+        "expires_after": nullable(EXPIRES_AFTER),  # null: the store no longer expires
         "metadata": metadata(),
     }
 )

@@ -65,6 +65,13 @@ def _int_field(value: Any, name: str) -> int:
     return value
 
 
+def _refuse_unknown(given: Mapping[str, Any], known: tuple[str, ...], where: str) -> None:
+    # As every body: a name OpenAI's contract does not have is a 400, not ignored.
+    for key in given:
+        if key not in known:
+            raise invalid(f"Unknown parameter: '{where}.{key}'.", PARAM, "unknown_parameter")
+
+
 def parse_chunking_strategy(strategy: Mapping[str, Any] | None) -> StaticChunking:
     """Validate a request's ``chunking_strategy`` (``None`` means ``auto``).
 
@@ -76,6 +83,7 @@ def parse_chunking_strategy(strategy: Mapping[str, Any] | None) -> StaticChunkin
     if not isinstance(strategy, Mapping):
         raise invalid(f"'{PARAM}' must be an object, got {type(strategy).__name__}.", PARAM)
     kind = strategy.get("type")
+    _refuse_unknown(strategy, ("type",) if kind == "auto" else ("type", "static"), PARAM)
     if kind == "auto":
         return StaticChunking()
     if kind != "static":
@@ -91,6 +99,7 @@ def parse_chunking_strategy(strategy: Mapping[str, Any] | None) -> StaticChunkin
             "'max_chunk_size_tokens' and 'chunk_overlap_tokens'.",
             PARAM,
         )
+    _refuse_unknown(static, ("max_chunk_size_tokens", "chunk_overlap_tokens"), f"{PARAM}.static")
     for name in ("max_chunk_size_tokens", "chunk_overlap_tokens"):
         if name not in static:
             raise invalid(f"Missing required parameter: '{PARAM}.static.{name}'.", PARAM)
