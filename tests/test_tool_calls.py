@@ -101,6 +101,27 @@ def test_a_call_to_a_tool_not_offered_is_a_call_start_never_shown(call: str) -> 
         assert extractor.calls == []
 
 
+@pytest.mark.parametrize(
+    ("output", "shown"),
+    [
+        ('Sure. <tool_response>\n{"temp": 21}\n</tool_response> It is 21.', "Sure.  It is 21."),
+        ('<tool_response>\n  "name": "3D Printer",\n  "arguments": {', ""),
+        ("<tool_response>", ""),
+    ],
+)
+def test_a_tool_response_the_model_writes_is_a_call_start_never_shown(
+    output: str, shown: str
+) -> None:
+    """Both embedded models opened answers with the template's result tag (tool eval)."""
+    for size in (1, 4, len(output)):
+        extractor = ToolCallExtractor(NAMES)
+        seen = "".join(extractor.feed(output[i : i + size]) for i in range(0, len(output), size))
+        assert extractor.started is not None and extractor.started.unlisted
+        assert extractor.started.offset == output.index("<tool_response>")
+        assert seen + extractor.finish() == shown
+        assert extractor.calls == []
+
+
 def test_json_with_a_name_but_no_arguments_is_text() -> None:
     output = 'Here: {"name": "Alice", "age": 30} and [{"name": "Bob"}].'
     shown, extractor = feed_in_pieces(output, 3)

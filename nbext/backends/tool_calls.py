@@ -14,7 +14,10 @@ outputs of the embedded model.
 Two more shapes count as calls. JSON shaped like a call but naming a tool
 that is not offered (``{"name": "cat joke", "arguments": ...}``) is a call
 start too, marked :attr:`CallStart.unlisted`: it is never shown, and the
-embedded backend has the model write something else there. And when the
+embedded backend has the model write something else there. So is a
+``<tool_response>`` tag: the template wraps a tool's result in it, and a model
+that writes one (0.5B and 1.5B both did, in the tool eval) is inventing that
+result. And when the
 extractor is given a ``code_tool`` (``code_interpreter`` is offered and may be
 called), a fenced ```` ```python ```` block is a call to it with the block's
 code: after failed code the small model writes its corrected code that way, as
@@ -37,6 +40,8 @@ from enum import Enum
 from typing import Any
 
 TAG_OPEN, TAG_CLOSE = "<tool_call>", "</tool_call>"
+RESPONSE_OPEN, RESPONSE_CLOSE = "<tool_response>", "</tool_response>"
+"""The template's wrapping of a tool's result: a model writing it imagines the result."""
 _FENCE = "```"
 _FENCE_LANGUAGES = ("json", "tool_call", "")
 _CODE_FENCE_LANGUAGES = ("python", "py", "python3")
@@ -79,6 +84,7 @@ class _Block(Enum):
     FENCE = "fence"  # ```json {...} ```
     CODE = "code"  # ```python ... ``` when a code tool may be called
     BARE = "bare"  # {...} or [{...}] in the text
+    RESPONSE = "response"  # <tool_response> ... </tool_response>: never a call
 
 
 class _Verdict(Enum):
@@ -365,7 +371,10 @@ class ToolCallExtractor:
                 rest = text[index:]
                 if rest.startswith(TAG_OPEN):
                     return _Block.TAG, index
-                if TAG_OPEN.startswith(rest):
+                if rest.startswith(RESPONSE_OPEN):
+                    self._verdict = _Verdict.UNLISTED
+                    return _Block.RESPONSE, index
+                if TAG_OPEN.startswith(rest) or RESPONSE_OPEN.startswith(rest):
                     return None, index
             elif char in "`{[":
                 if char == "`":
@@ -465,6 +474,9 @@ class ToolCallExtractor:
                 return None
             close = text.find(TAG_CLOSE, body_start)
             return None if close == -1 else close + len(TAG_CLOSE)
+        if block is _Block.RESPONSE:
+            close = text.find(RESPONSE_CLOSE)
+            return None if close == -1 else close + len(RESPONSE_CLOSE)
         if block in (_Block.FENCE, _Block.CODE):
             body_start = text.find("\n") + 1
             close = text.find(_FENCE, body_start)
@@ -473,6 +485,8 @@ class ToolCallExtractor:
         return end
 
     def _read(self, block: _Block, text: str) -> list[ParsedCall] | None:
+        if block is _Block.RESPONSE:
+            return None
         if block is _Block.TAG:
             body = text[len(TAG_OPEN) :].strip()
             body = body.removesuffix(TAG_CLOSE).strip()
