@@ -47,6 +47,11 @@ def invalid(message: str, param: str | None = None, code: str | None = None) -> 
     return APIError(message, status=400, param=param, code=code)
 
 
+def unknown_parameter(name: str, param: str | None = None) -> APIError:
+    """400 for a name the contract does not have: ``Unknown parameter: 'name'.``"""
+    return invalid(f"Unknown parameter: '{name}'.", param or name, "unknown_parameter")
+
+
 def not_found(kind: str, object_id: str) -> APIError:
     """404 worded as OpenAI words it, e.g. ``No thread found with id 'thread_x'.``"""
     return APIError(f"No {kind} found with id '{object_id}'.", status=404, code=None)

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from nbext.errors import APIError, invalid
+from nbext.errors import APIError, invalid, unknown_parameter
 
 Check = Callable[[Any, str], Any]
 
@@ -199,11 +199,7 @@ def obj(fields: Mapping[str, Check], *, required: Sequence[str] = ()) -> Check:
         prefix = f"{param}." if param else ""
         for key in value:
             if key not in fields:
-                raise invalid(
-                    f"Unknown parameter: '{prefix}{key}'.",
-                    param=f"{prefix}{key}",
-                    code="unknown_parameter",
-                )
+                raise unknown_parameter(f"{prefix}{key}")
         for key in required:
             if key not in value:
                 raise invalid(

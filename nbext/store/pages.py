@@ -12,7 +12,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel
 
-from nbext.errors import invalid
+from nbext.errors import invalid, unknown_parameter
 
 T = TypeVar("T")
 
@@ -37,7 +37,7 @@ class ListQuery:
         """
         for key in query:
             if key not in ("limit", "order", "after", "before", *extra):
-                raise invalid(f"Unknown parameter: '{key}'.", param=key, code="unknown_parameter")
+                raise unknown_parameter(key)
         limit = query.get("limit", 20)
         try:
             limit = int(limit)

@@ -18,7 +18,7 @@ from starlette.datastructures import UploadFile
 from nbext.api.edge import Owner, call, dump, query
 from nbext.api.files.protocol import list_query, parse_upload, too_large
 from nbext.api.files.service import Files
-from nbext.errors import invalid
+from nbext.errors import invalid, unknown_parameter
 from nbext.store import ListQuery, Page
 from nbext.wire import to_wire
 
@@ -71,7 +71,7 @@ async def upload_file(request: Request, owner: Owner) -> Response:
             raise too_large(None, service.max_bytes)
         unknown = [key for key in form if key not in _UPLOAD_FIELDS]
         if unknown:  # as the JSON bodies: a name OpenAI does not know is refused
-            raise invalid(f"Unknown parameter: '{unknown[0]}'.", unknown[0], "unknown_parameter")
+            raise unknown_parameter(unknown[0])
         expires_after = None
         if any(key.startswith("expires_after") for key in form):
             seconds = str(form.get("expires_after[seconds]") or "")

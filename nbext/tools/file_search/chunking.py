@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from nbext.errors import invalid
+from nbext.errors import invalid, unknown_parameter
 from nbext.tools.file_search.model import counting_tokenizer
 
 DEFAULT_MAX_CHUNK_SIZE_TOKENS = 800
@@ -69,7 +69,7 @@ def _refuse_unknown(given: Mapping[str, Any], known: tuple[str, ...], where: str
     # As every body: a name OpenAI's contract does not have is a 400, not ignored.
     for key in given:
         if key not in known:
-            raise invalid(f"Unknown parameter: '{where}.{key}'.", PARAM, "unknown_parameter")
+            raise unknown_parameter(f"{where}.{key}", PARAM)
 
 
 def parse_chunking_strategy(strategy: Mapping[str, Any] | None) -> StaticChunking:
