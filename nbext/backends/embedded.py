@@ -730,8 +730,8 @@ def _written_calls(answer: str) -> list[ParsedCall]:
     """The call in an answer whose call was written under the grammar (none if it was
     cut short by ``max_tokens``)."""
     call_json = answer[answer.rindex(CALL_OPENING) + len(CALL_OPENING) :]
-    try:
-        call = json.loads(call_json)
+    try:  # the grammar lets a string hold raw newlines, as llama.cpp writes JSON strings
+        call = json.loads(call_json, strict=False)
     except json.JSONDecodeError:
         return []
     return [ParsedCall(name=call["name"], arguments=json.dumps(call["arguments"]))]

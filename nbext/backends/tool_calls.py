@@ -41,6 +41,9 @@ from typing import Any
 
 TAG_OPEN, TAG_CLOSE = "<tool_call>", "</tool_call>"
 RESPONSE_OPEN, RESPONSE_CLOSE = "<tool_response>", "</tool_response>"
+CALL_TAGS = {TAG_OPEN: TAG_CLOSE, "<tools>": "</tools>"}
+"""Tags a call is written in: Qwen's own, and the template's wrapping of the tool list,
+which the 1.5B model wrote around a call (tool eval, ``ci-hex-product``)."""
 """The template's wrapping of a tool's result: a model writing it imagines the result."""
 _FENCE = "```"
 _FENCE_LANGUAGES = ("json", "tool_call", "")
@@ -134,15 +137,16 @@ def _loads(text: str) -> Any:
     text = text.strip()
     if not text:
         return None
+    # strict=False: models put raw newlines in a code string (JSON wants "\\n").
     with suppress(json.JSONDecodeError):
-        return json.loads(text)
+        return json.loads(text, strict=False)
     with suppress(json.JSONDecodeError):
-        value, _ = json.JSONDecoder().raw_decode(text)
+        value, _ = json.JSONDecoder(strict=False).raw_decode(text)
         return value
     closed = _closed(text)
     if closed != text:
         with suppress(json.JSONDecodeError):
-            return json.loads(closed)
+            return json.loads(closed, strict=False)
     with suppress(ValueError, SyntaxError, MemoryError, RecursionError, TypeError):
         value = ast.literal_eval(closed)
         json.dumps(value)  # Python literals JSON has no word for (sets, bytes) are no call
@@ -315,6 +319,7 @@ class ToolCallExtractor:
         self._pending = ""
         self._offset = 0  # of _pending[0] in the whole output
         self._open: _Block | None = None
+        self._tag = TAG_OPEN  # the tag of the open _Block.TAG (see CALL_TAGS)
         self._verdict = _Verdict.NO  # of the block that opened last
         self.calls: list[ParsedCall] = []
         self.started: CallStart | None = None
@@ -369,12 +374,13 @@ class ToolCallExtractor:
             char = text[index]
             if char == "<":
                 rest = text[index:]
-                if rest.startswith(TAG_OPEN):
+                if tag := next((t for t in CALL_TAGS if rest.startswith(t)), None):
+                    self._tag = tag
                     return _Block.TAG, index
                 if rest.startswith(RESPONSE_OPEN):
                     self._verdict = _Verdict.UNLISTED
                     return _Block.RESPONSE, index
-                if TAG_OPEN.startswith(rest) or RESPONSE_OPEN.startswith(rest):
+                if any(tag.startswith(rest) for tag in (*CALL_TAGS, RESPONSE_OPEN)):
                     return None, index
             elif char in "`{[":
                 if char == "`":
@@ -428,7 +434,7 @@ class ToolCallExtractor:
 
     def _named(self) -> str | None:
         """The tool a call that just started names, if its text says so already."""
-        squeezed = _squeezed(self._pending.removeprefix(TAG_OPEN))
+        squeezed = _squeezed(self._pending.removeprefix(self._tag))
         brace = squeezed.find("{", 0, 16)  # past a fence's opening line
         squeezed = squeezed[brace:] if brace != -1 else squeezed
         for name, starts in self._prefixes.items():
@@ -457,7 +463,8 @@ class ToolCallExtractor:
 
     def _block_end(self, block: _Block, text: str) -> int | None:
         if block is _Block.TAG:
-            body = text[len(TAG_OPEN) :].lstrip(_WHITESPACE)
+            close_tag = CALL_TAGS[self._tag]
+            body = text[len(self._tag) :].lstrip(_WHITESPACE)
             body_start = len(text) - len(body)
             if body[:1] in ("{", "["):
                 end, _ = _scan(body)
@@ -465,15 +472,15 @@ class ToolCallExtractor:
                     return None
                 after = body_start + end
                 tail = text[after:].lstrip(_WHITESPACE)
-                if tail.startswith(TAG_CLOSE):
-                    return len(text) - len(tail) + len(TAG_CLOSE)
-                if not tail or TAG_CLOSE.startswith(tail):
+                if tail.startswith(close_tag):
+                    return len(text) - len(tail) + len(close_tag)
+                if not tail or close_tag.startswith(tail):
                     return None  # the closing tag may be on its way
                 return after
             if not body:
                 return None
-            close = text.find(TAG_CLOSE, body_start)
-            return None if close == -1 else close + len(TAG_CLOSE)
+            close = text.find(close_tag, body_start)
+            return None if close == -1 else close + len(close_tag)
         if block is _Block.RESPONSE:
             close = text.find(RESPONSE_CLOSE)
             return None if close == -1 else close + len(RESPONSE_CLOSE)
@@ -488,8 +495,8 @@ class ToolCallExtractor:
         if block is _Block.RESPONSE:
             return None
         if block is _Block.TAG:
-            body = text[len(TAG_OPEN) :].strip()
-            body = body.removesuffix(TAG_CLOSE).strip()
+            body = text[len(self._tag) :].strip()
+            body = body.removesuffix(CALL_TAGS[self._tag]).strip()
         elif block is _Block.CODE:
             assert self._code_tool is not None
             code = text[text.find("\n") + 1 :].removesuffix(_FENCE).strip("\n")

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from nbext.tools.code_interpreter import CodeInterpreter, Limits, sandbox
+from nbext.tools.code_interpreter.executor import missing_package_note
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -34,6 +35,47 @@ def test_fibonacci_in_logs(ci: CodeInterpreter) -> None:
     result = ci.execute("fib", code)
     assert result.status == "ok", result
     assert "6765" in result.logs
+
+
+@pytest.mark.parametrize(
+    ("code", "module"),
+    [
+        ("import pandas as pd\nprint(pd.Series([1, 2]).mean())", "pandas"),
+        ("from sympy import factorint", "sympy"),
+        ("import scipy.special", "scipy"),
+    ],
+)
+def test_a_missing_package_gets_what_there_is_instead(
+    ci: CodeInterpreter, code: str, module: str
+) -> None:
+    """The kernel's real traceback is read: the model is told the module is not there,
+    that nothing can be installed, and what it may use."""
+    result = ci.execute("missing", code)
+    assert result.status == "error"
+    note = missing_package_note(code, result.logs)
+    assert note is not None
+    assert f"module {module} is not installed" in note and "numpy" in note
+
+
+@pytest.mark.parametrize(
+    ("code", "logs", "told"),
+    [
+        ("pip install pandas", "Permission denied", "cannot be installed"),
+        ("!pip install sympy", "", "cannot be installed"),
+        ("%pip install scipy\nimport scipy", "", "cannot be installed"),
+        ("python -m pip install numpy", "", "cannot be installed"),
+        ("print(1)", "1", None),
+        ("import numpy as np", "", None),
+        ("x = 'pip install pandas'", "", None),  # only a string that mentions it
+        ("1 / 0", "ZeroDivisionError: division by zero", None),
+        ("import foo", "ImportError: cannot import name 'foo'", None),
+    ],
+)
+def test_missing_package_note_only_for_missing_packages_and_installs(
+    code: str, logs: str, told: str | None
+) -> None:
+    note = missing_package_note(code, logs)
+    assert (note is None) if told is None else (note is not None and told in note)
 
 
 def test_expression_value_and_error_traceback(ci: CodeInterpreter) -> None:

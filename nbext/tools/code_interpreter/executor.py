@@ -14,6 +14,7 @@ usable for the next run.
 
 from __future__ import annotations
 
+import re
 import threading
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -129,7 +130,8 @@ class CodeInterpreterExecutor:
             told.append(f"It wrote the file {MOUNT}/{written.path} ({created.id}).")
         if inputs:
             told.append(f"Input files in {MOUNT}: " + ", ".join(inputs) + ".")
-        retry = "Fix the code and run it again." if failed else None
+        missing = missing_package_note(code, logs)
+        retry = missing or ("Fix the code and run it again." if failed else None)
         told.append(question_footer(self.store, context, retry=retry))
         call = CodeInterpreterToolCall.model_validate(
             {
@@ -165,6 +167,32 @@ class CodeInterpreterExecutor:
             interpreter.put_file(context.thread.id, name, data)
             copied[file_id] = name
         return [copied[f] for f in dict.fromkeys(wanted) if f in copied]
+
+
+_MISSING_MODULE = re.compile(r"ModuleNotFoundError: No module named '([\w.]+)'")
+_PIP_INSTALL = re.compile(r"^\s*[!%]?\s*(?:pip3?|python3? -m pip) install\b", re.MULTILINE)
+_WHAT_THERE_IS = "Python's standard library (math, statistics, fractions, itertools) or numpy"
+
+
+def missing_package_note(code: str, logs: str) -> str | None:
+    """What to do next when the code needs a package the sandbox lacks, or installs one.
+
+    Told only "fix the code", both embedded models tried ``pip install`` (which
+    cannot work: no network) and then reported that as the answer (tool eval,
+    pandas, sympy and scipy tasks); told what is there, a model can rewrite it.
+    """
+    if found := _MISSING_MODULE.search(logs):
+        module = found.group(1).split(".")[0]
+        return (
+            f"The module {module} is not installed, and packages cannot be installed here "
+            f"(no network). Run the code again without it, using {_WHAT_THERE_IS}."
+        )
+    if _PIP_INSTALL.search(code):
+        return (
+            "Packages cannot be installed here (no network). "
+            f"Run the code again using {_WHAT_THERE_IS}."
+        )
+    return None
 
 
 def _nothing_to_run() -> ExecutionResult:
