@@ -102,24 +102,49 @@ def test_a_call_to_a_tool_not_offered_is_a_call_start_never_shown(call: str) -> 
 
 
 @pytest.mark.parametrize(
-    ("output", "shown"),
+    ("output", "shown", "calls"),
     [
-        ('Sure. <tool_response>\n{"temp": 21}\n</tool_response> It is 21.', "Sure.  It is 21."),
-        ('<tool_response>\n  "name": "3D Printer",\n  "arguments": {', ""),
-        ("<tool_response>", ""),
+        ('Sure. <tool_response>\n{"temp": 21}\n</tool_response> It is 21.', "Sure.  It is 21.", []),
+        ('<tool_response>\n  "name": "3D Printer",\n  "arguments": {', "", []),
+        ("<tool_response>", "", []),
+        ("<tool_response>\nParis is sunny.\n</tool_response>", "", []),  # no bare argument
+        (
+            '<tool_response>\n{"name": "get_weather", "arguments": {"city": "Oslo"}}\n'
+            "</tool_response>",
+            "",
+            [("get_weather", {"city": "Oslo"})],
+        ),
     ],
 )
-def test_a_tool_response_the_model_writes_is_a_call_start_never_shown(
-    output: str, shown: str
+def test_a_tool_response_tag_is_a_call_start_never_shown(
+    output: str, shown: str, calls: list
 ) -> None:
-    """Both embedded models opened answers with the template's result tag (tool eval)."""
+    """Both embedded models open answers with the template's result tag (tool eval): the
+    1.5B around its calls, and both around results they imagine, which stay unseen."""
     for size in (1, 4, len(output)):
-        extractor = ToolCallExtractor(NAMES)
+        extractor = ToolCallExtractor(NAMES, {"get_weather": "city"})
         seen = "".join(extractor.feed(output[i : i + size]) for i in range(0, len(output), size))
-        assert extractor.started is not None and extractor.started.unlisted
+        assert extractor.started is not None and not extractor.started.unlisted
         assert extractor.started.offset == output.index("<tool_response>")
         assert seen + extractor.finish() == shown
-        assert extractor.calls == []
+        assert [(c.name, json.loads(c.arguments)) for c in extractor.calls] == calls
+
+
+def test_the_15b_file_search_call_in_a_result_tag_is_a_call() -> None:
+    """The 1.5B's answer, verbatim, to fs-workshop-hours at temperature 0 with no grammar:
+    all 16 file_search cases of the tool eval opened so, and none searched while the
+    tag was read as an imagined result."""
+    query = "What are the opening hours of the Orrery Lane workshop?"
+    output = (
+        '<tool_response>\n{"name": "file_search", "arguments": {"query": "' + query + '"}}\n'
+        "</tool_response>"
+    )
+    extractor = ToolCallExtractor(["file_search"], {"file_search": "query"})
+    assert extractor.feed(output) + extractor.finish() == ""
+    assert extractor.started is not None and not extractor.started.unlisted
+    assert [(c.name, json.loads(c.arguments)) for c in extractor.calls] == [
+        ("file_search", {"query": query})
+    ]
 
 
 @pytest.mark.parametrize(

@@ -14,10 +14,12 @@ outputs of the embedded model.
 Two more shapes count as calls. JSON shaped like a call but naming a tool
 that is not offered (``{"name": "cat joke", "arguments": ...}``) is a call
 start too, marked :attr:`CallStart.unlisted`: it is never shown, and the
-embedded backend has the model write something else there. So is a
-``<tool_response>`` tag: the template wraps a tool's result in it, and a model
-that writes one (0.5B and 1.5B both did, in the tool eval) is inventing that
-result. And when the
+embedded backend has the model write something else there. Calls come in
+other tags than Qwen's ``<tool_call>``: the template's ``<tools>`` (around the
+tool list) and ``<tool_response>`` (around a result). The 1.5B model wraps its
+calls in ``<tool_response>`` at temperature 0 (tool eval, every file_search
+question), so a tag is a call start whichever of the three it is; a tag around
+anything but a call is never shown. And when the
 extractor is given a ``code_tool`` (``code_interpreter`` is offered and may be
 called), a fenced ```` ```python ```` block is a call to it with the block's
 code: after failed code the small model writes its corrected code that way, as
@@ -41,10 +43,10 @@ from typing import Any
 
 TAG_OPEN, TAG_CLOSE = "<tool_call>", "</tool_call>"
 RESPONSE_OPEN, RESPONSE_CLOSE = "<tool_response>", "</tool_response>"
-CALL_TAGS = {TAG_OPEN: TAG_CLOSE, "<tools>": "</tools>"}
-"""Tags a call is written in: Qwen's own, and the template's wrapping of the tool list,
-which the 1.5B model wrote around a call (tool eval, ``ci-hex-product``)."""
-"""The template's wrapping of a tool's result: a model writing it imagines the result."""
+CALL_TAGS = {TAG_OPEN: TAG_CLOSE, "<tools>": "</tools>", RESPONSE_OPEN: RESPONSE_CLOSE}
+"""Tags a call is written in: Qwen's own; the template's wrapping of the tool list,
+which the 1.5B model wrote before a call (tool eval, ``ci-hex-product``); and of a
+tool's result, which it writes around its calls at temperature 0."""
 _FENCE = "```"
 _FENCE_LANGUAGES = ("json", "tool_call", "")
 _CODE_FENCE_LANGUAGES = ("python", "py", "python3")
@@ -87,7 +89,6 @@ class _Block(Enum):
     FENCE = "fence"  # ```json {...} ```
     CODE = "code"  # ```python ... ``` when a code tool may be called
     BARE = "bare"  # {...} or [{...}] in the text
-    RESPONSE = "response"  # <tool_response> ... </tool_response>: never a call
 
 
 class _Verdict(Enum):
@@ -377,10 +378,7 @@ class ToolCallExtractor:
                 if tag := next((t for t in CALL_TAGS if rest.startswith(t)), None):
                     self._tag = tag
                     return _Block.TAG, index
-                if rest.startswith(RESPONSE_OPEN):
-                    self._verdict = _Verdict.UNLISTED
-                    return _Block.RESPONSE, index
-                if any(tag.startswith(rest) for tag in (*CALL_TAGS, RESPONSE_OPEN)):
+                if any(tag.startswith(rest) for tag in CALL_TAGS):
                     return None, index
             elif char in "`{[":
                 if char == "`":
@@ -481,9 +479,6 @@ class ToolCallExtractor:
                 return None
             close = text.find(close_tag, body_start)
             return None if close == -1 else close + len(close_tag)
-        if block is _Block.RESPONSE:
-            close = text.find(RESPONSE_CLOSE)
-            return None if close == -1 else close + len(RESPONSE_CLOSE)
         if block in (_Block.FENCE, _Block.CODE):
             body_start = text.find("\n") + 1
             close = text.find(_FENCE, body_start)
@@ -492,8 +487,6 @@ class ToolCallExtractor:
         return end
 
     def _read(self, block: _Block, text: str) -> list[ParsedCall] | None:
-        if block is _Block.RESPONSE:
-            return None
         if block is _Block.TAG:
             body = text[len(self._tag) :].strip()
             body = body.removesuffix(CALL_TAGS[self._tag]).strip()
@@ -509,9 +502,19 @@ class ToolCallExtractor:
         else:
             body = text
         calls = parse_call_json(body, self._names, self._bare)
-        if calls is None and block is _Block.TAG and body[:1] not in ("{", "[") and body:
+        if calls is None and self._bare_allowed(block, body):
             calls = self._bare_argument(body)
         return calls
+
+    def _bare_allowed(self, block: _Block, body: str) -> bool:
+        """Whether a tag's body that is not JSON may be a tool's one argument: not in a
+        result tag, where words are the model imagining a result."""
+        return (
+            block is _Block.TAG
+            and self._tag != RESPONSE_OPEN
+            and bool(body)
+            and body[:1] not in ("{", "[")
+        )
 
     def _bare_argument(self, body: str) -> list[ParsedCall] | None:
         """A tag around plain code or words: a call if exactly one listed tool takes them."""
