@@ -697,9 +697,14 @@ def check_first_run(run: Any, steps: Any, messages: Any) -> str:
     if not getattr(run, "instructions", None):
         return "Not yet: give your assistant instructions (they become the system message)."
     temperature = getattr(run, "temperature", None)
-    if isinstance(temperature, (int, float)) and temperature != 0:
+    if temperature != 0:
+        used = (
+            "the model's default temperature"
+            if temperature is None
+            else (f"temperature {temperature}")
+        )
         return (
-            f"Not yet: the run used temperature {temperature}; create the assistant with "
+            f"Not yet: the run used {used}; create the assistant with "
             "temperature=0 so its answer is the same every time."
         )
     try:

@@ -759,7 +759,7 @@ def test_support_bot_names_each_wrong_answer() -> None:
 def _run(
     status: str = "completed",
     instructions: str = "Answer with one word.",
-    temperature: float | None = None,
+    temperature: float | None = 0.0,
 ) -> Any:
     from openai.types.beta.threads import Run
 
@@ -831,6 +831,7 @@ QUESTION, ANSWER = _message("msg_q", "user", None), _message("msg_a", "assistant
         ("not-waited", (_run("queued"), [_step("msg_a")], [QUESTION, ANSWER])),
         ("no-instructions", (_run(instructions=""), [_step("msg_a")], [QUESTION, ANSWER])),
         ("temperature-1", (_run(temperature=1.0), [_step("msg_a")], [QUESTION, ANSWER])),
+        ("temperature-unset", (_run(temperature=None), [_step("msg_a")], [QUESTION, ANSWER])),
         ("no-steps", (_run(), [], [QUESTION, ANSWER])),
         ("another-runs-steps", (_run(), [_step("msg_a", run_id="run_2")], [QUESTION, ANSWER])),
         ("steps-as-dicts", (_run(), [_step("msg_a").model_dump()], [QUESTION, ANSWER])),

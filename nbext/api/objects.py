@@ -19,9 +19,10 @@ from nbext.ids import new_id
 
 M = TypeVar("M", bound=BaseModel)
 
-# OpenAI echoes these when the caller leaves them out.
-DEFAULT_TEMPERATURE = 1.0
-DEFAULT_TOP_P = 1.0
+# Temperature and top_p the caller leaves out stay unset (null): the backend's
+# default applies, as with a local OpenAI-compatible server (vLLM, Ollama,
+# llama.cpp's), not OpenAI's 1.0. The embedded models sample with what their
+# makers recommend (``EmbeddedModel.sampling``); the contract allows null.
 
 
 def new_assistant(body: Mapping[str, Any], now: int) -> Assistant:
@@ -37,8 +38,8 @@ def new_assistant(body: Mapping[str, Any], now: int) -> Assistant:
             "tools": body.get("tools") or [],
             "tool_resources": body.get("tool_resources") or {},
             "metadata": body.get("metadata") or {},
-            "temperature": _first(body.get("temperature"), DEFAULT_TEMPERATURE),
-            "top_p": _first(body.get("top_p"), DEFAULT_TOP_P),
+            "temperature": body.get("temperature"),
+            "top_p": body.get("top_p"),
             "response_format": body.get("response_format") or "auto",
         }
     )
@@ -143,10 +144,8 @@ def new_run(body: Mapping[str, Any], assistant: Assistant, thread_id: str, now: 
             "instructions": instructions,
             "tools": tools,
             "metadata": body.get("metadata") or {},
-            "temperature": _first(
-                body.get("temperature"), assistant.temperature, DEFAULT_TEMPERATURE
-            ),
-            "top_p": _first(body.get("top_p"), assistant.top_p, DEFAULT_TOP_P),
+            "temperature": _first(body.get("temperature"), assistant.temperature),
+            "top_p": _first(body.get("top_p"), assistant.top_p),
             "max_prompt_tokens": body.get("max_prompt_tokens"),
             "max_completion_tokens": body.get("max_completion_tokens"),
             "truncation_strategy": truncation,
@@ -168,8 +167,8 @@ def _response_format(body: Mapping[str, Any], assistant: Assistant) -> Any:
 
 
 def _first(*values: Any) -> Any:
-    """The first value given (not None): the request's, else the assistant's, else the default."""
-    return next(v for v in values if v is not None)
+    """The first value given (not None): the request's, else the assistant's (else None)."""
+    return next((v for v in values if v is not None), None)
 
 
 def _check_tool_choice(choice: Any, tools: list[dict[str, Any]]) -> None:

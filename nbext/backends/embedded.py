@@ -618,9 +618,13 @@ class EmbeddedBackend:
                 code="context_length_exceeded",
             )
         limit = request.get("max_completion_tokens") or request.get("max_tokens")
+        # What the request leaves unset, the model's makers choose (not OpenAI's 1.0).
+        recommended = self._model.sampling
+        temperature, top_p = request.get("temperature"), request.get("top_p")
         sampling: dict[str, Any] = {
-            "temperature": request.get("temperature", 1.0),
-            "top_p": request.get("top_p", 1.0),
+            "temperature": recommended.temperature if temperature is None else temperature,
+            "top_p": recommended.top_p if top_p is None else top_p,
+            "top_k": recommended.top_k,
             "seed": _sampler_seed(request.get("seed")),
             "stop": _stop_list(request.get("stop")),
             "frequency_penalty": request.get("frequency_penalty"),

@@ -50,6 +50,25 @@ class Chunk:
 
 
 @dataclass(frozen=True)
+class Sampling:
+    """How the model's makers say to sample it (their ``generation_config.json``).
+
+    Used where a request leaves temperature or top_p unset; ``top_k`` is not an
+    OpenAI parameter, so it always applies (vLLM does the same with a model's
+    generation config). Qwen's ``repetition_penalty`` is left out: llama.cpp's
+    penalty is not the same formula, and code and JSON repeat tokens by design.
+    """
+
+    temperature: float
+    top_p: float
+    top_k: int
+
+
+QWEN_INSTRUCT_SAMPLING = Sampling(temperature=0.7, top_p=0.8, top_k=20)
+"""Qwen2.5's instruct models' generation_config.json."""
+
+
+@dataclass(frozen=True)
 class EmbeddedModel:
     """A GGUF model the embedded backend can serve."""
 
@@ -68,6 +87,8 @@ class EmbeddedModel:
     """In concatenation order."""
     speed: str
     """Generation speed measured here (benchmarks/README.md, "Embedded models")."""
+    sampling: Sampling
+    """The default sampling when a request sets none."""
 
     @property
     def pip_requirements(self) -> list[str]:
@@ -128,6 +149,7 @@ QWEN_CODER_0_5B = EmbeddedModel(
         in_data="data",
     ),
     speed="~24 tokens/s on 2 cores",
+    sampling=QWEN_INSTRUCT_SAMPLING,
 )
 QWEN_CODER_1_5B = EmbeddedModel(
     id="qwen2.5-coder-1.5b-instruct",
@@ -144,6 +166,7 @@ QWEN_CODER_1_5B = EmbeddedModel(
         in_data="data",
     ),
     speed="~14 tokens/s on 2 cores",
+    sampling=QWEN_INSTRUCT_SAMPLING,
 )
 
 CATALOGUE: dict[str, EmbeddedModel] = {m.id: m for m in (QWEN_CODER_0_5B, QWEN_CODER_1_5B)}

@@ -15,7 +15,7 @@ def test_assistant_crud(service):
     assert (created.object, created.tools, created.temperature, created.response_format) == (
         "assistant",
         [],
-        1.0,
+        None,  # unset: the backend's default sampling applies
         "auto",
     )
     assert service.assistants.retrieve(OWNER, created.id) == created

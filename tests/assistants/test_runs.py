@@ -46,6 +46,9 @@ def test_run_completes_with_an_assistant_message(service, backend, assistant):
         {"role": "user", "content": "Hi!"},
     ]
     assert request["tools"][0]["function"]["name"] == "get_weather"
+    # Sampling nobody set stays unset, so the backend's own default applies.
+    assert (run.temperature, run.top_p) == (None, None)
+    assert "temperature" not in request and "top_p" not in request
 
 
 def test_function_call_round_trip(service, backend, assistant):
