@@ -70,7 +70,6 @@ from nbext.protocol import run_prompts_path
 ROOT = Path(__file__).resolve().parent.parent
 THREADS = (1, 2)
 MAX_TOKENS = 128
-NOTEBOOK_MODEL = 'MODEL = "qwen2.5-coder-0.5b-instruct"'
 FIBONACCI = (
     "What is the 20th Fibonacci number? Use code: define fibonacci(n), then print(fibonacci(20))."
 )
@@ -308,16 +307,13 @@ def run_table(results: dict[str, tuple[float, list[RunResult]]]) -> str:
 # -- the tutorials under nbclient ---------------------------------------------------------------
 
 
-def run_notebook(path: Path, model: EmbeddedModel, env: dict[str, str]) -> tuple[float, str]:
+def run_notebook(path: Path, env: dict[str, str]) -> tuple[float, str]:
     """Wall time of "Run all" on ``path``, and what went wrong (empty: nothing)."""
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 
     notebook = nbformat.read(path, as_version=4)
-    for cell in notebook.cells:
-        if cell.cell_type == "code":
-            cell.source = cell.source.replace(NOTEBOOK_MODEL, f'MODEL = "{model.id}"')
     saved = dict(os.environ)
     os.environ.clear()
     os.environ.update(env)  # the kernel inherits this process's environment
@@ -433,7 +429,7 @@ def main() -> None:
                 env = kit_environ(home, NBEXT_MODEL=model.id)
                 times[model.id] = {}
                 for path in notebooks:
-                    seconds, problem = run_notebook(path, model, env)
+                    seconds, problem = run_notebook(path, env)
                     times[model.id][path.stem] = (seconds, problem)
                     print(f"  {model.id} {path.stem}: {seconds:.0f} s {problem}", flush=True)
                 local_server.stop(servers[model.id])

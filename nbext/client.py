@@ -66,6 +66,17 @@ def make_client(settings: Settings | None = None, **options: object) -> openai.O
     )
 
 
+def model_id(client: openai.OpenAI, settings: Settings | None = None) -> str:
+    """The model the kit's server runs: ``NBEXT_MODEL`` if set (``nbext model --use``
+    saves one too), else the first model the server lists.
+
+    The tutorials ask this rather than naming a model, so they run on whichever
+    model is configured.
+    """
+    settings = settings or Settings.from_env()
+    return settings.model or client.models.list().data[0].id
+
+
 def warm_up(settings: Settings | None = None) -> None:
     """Find or start the local server on a background thread; returns at once.
 

@@ -83,6 +83,18 @@ def test_no_stored_traceback(path: Path) -> None:
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_no_code_names_an_embedded_model(path: Path) -> None:
+    """The tutorials run on the configured model (``NBEXT_MODEL``, ``nbext model
+    --use``): a request naming one model id is a 404 on a server running another."""
+    from nbext.backends.models import CATALOGUE
+
+    for index, cell in _cells(path):
+        source = _text(cell["source"])
+        named = [model for model in CATALOGUE if model in source]
+        assert not named, f"cell {index} names {named}: use nbext.client.model_id(client)"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_stored_answers_read_well(path: Path) -> None:
     for answer in answers(path):
         assert answer.text.strip(), f"{answer.where}: an empty answer"

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from nbext.config import Settings
+from nbext.client import model_id
 
 if TYPE_CHECKING:
     import openai
@@ -57,7 +57,7 @@ class AssistantBook:
         found = self._find_assistant(client, name)
         wanted = {k: v for k, v in settings.items() if v is not None}
         if found is None:
-            wanted.setdefault("model", default_model(client))
+            wanted.setdefault("model", model_id(client))
             created = client.beta.assistants.create(name=name, metadata={NAME_KEY: name}, **wanted)
             self.assistants[name] = created.id
             return created
@@ -133,11 +133,6 @@ class AssistantBook:
         if current is not None and current.runs:
             return current.runs[-1]
         return next(reversed(self.run_threads), None)
-
-
-def default_model(client: openai.OpenAI) -> str:
-    """NBEXT_MODEL if set, else the first model the server lists."""
-    return Settings.from_env().model or client.models.list().data[0].id
 
 
 def _differs(current: Any, wanted: Any) -> bool:
