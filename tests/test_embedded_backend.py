@@ -184,6 +184,82 @@ def test_unset_sampling_is_what_the_model_makers_recommend(
     assert (sampling["temperature"], sampling["top_p"], sampling["top_k"]) == used
 
 
+TUTORIAL_05_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Current weather for a city.",
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "city": {"type": "string", "description": "the city's name, e.g. Paris."}
+            },
+            "required": ["city"],
+        },
+    },
+}
+
+
+CODER_07 = (
+    "You are a helpful assistant. Use the code_interpreter tool to compute answers and "
+    "print the result."
+)
+FIBONACCI_07 = (
+    "What is the 20th Fibonacci number? Use code: define fibonacci(n), then print(fibonacci(20))."
+)
+
+
+@pytest.mark.parametrize(
+    ("instructions", "question", "tool", "calls"),
+    [
+        (
+            "Answer in one full sentence.",
+            "What's the weather like in Paris right now?",
+            TUTORIAL_05_TOOL,
+            True,
+        ),
+        ("Answer in one full sentence.", "Write a haiku about autumn.", TUTORIAL_05_TOOL, False),
+        (CODER_07, FIBONACCI_07, BUILTIN_DEFINITIONS["code_interpreter"], True),
+    ],
+    ids=["05-weather-calls", "05-haiku-answers", "07-fibonacci-runs-code"],
+)
+def test_the_tutorials_unforced_decisions_are_far_from_a_tie(
+    embedded: EmbeddedBackend, instructions: str, question: str, tool: dict, calls: bool
+) -> None:
+    """Notebooks 05 and 07 store what the model decides under tool_choice "auto" at
+    temperature 0. Greedy decoding takes the likeliest first token; this checks that
+    a call opening (or a word) wins by more than 1 nat (a factor of e). Evaluating the
+    07 prompt in batches of 32 or 7 instead of 128 (other matrix-multiply kernels)
+    moved its logits by at most 0.33, so the margin can shrink by 0.66 at worst:
+    logits differing that much across CPUs or builds leave the stored outputs true."""
+    from nbext.backends.tool_grammar import _opening_tokens
+
+    model = embedded.load()
+    request = {
+        "model": MODEL_ID,
+        "messages": [
+            {"role": "system", "content": instructions},
+            {"role": "user", "content": question},
+        ],
+        "tools": [tool],
+        "temperature": 0,
+    }
+    with model.lock:
+        plan = embedded._plan(model, request)  # type: ignore[arg-type]
+        forget_cache(embedded)
+        model.llm.eval(plan.tokens)
+        logits = np.ctypeslib.as_array(
+            llama_cpp.llama_get_logits(model.llm.ctx), shape=(model.llm.n_vocab(),)
+        ).astype(np.float64)
+    openers, _ = _opening_tokens(model.llm)
+    opening = np.zeros(len(logits), dtype=bool)
+    opening[openers] = True
+    best_call, best_text = logits[opening].max(), logits[~opening].max()
+    margin = best_call - best_text if calls else best_text - best_call
+    print(f"{question!r}: the decision wins by {margin:.2f} nats")
+    assert margin > 1.0, f"{question!r}: the decision wins by only {margin:.2f} nats"
+
+
 def test_json_schema_response_format_is_obeyed(embedded: EmbeddedBackend) -> None:
     schema = {
         "type": "object",
