@@ -165,6 +165,40 @@ class _ObservedLlama(Llama):
         return token
 
 
+@dataclass(frozen=True)
+class LogitBias:
+    """llama.cpp logits processor: ``logit_bias`` added to the logits (OpenAI's order:
+    before the temperature)."""
+
+    biases: Mapping[int, float]
+
+    def __call__(
+        self, input_ids: npt.NDArray[np.intc], scores: npt.NDArray[np.single]
+    ) -> npt.NDArray[np.single]:
+        scores = scores.copy()
+        for token, value in self.biases.items():
+            scores[token] += value
+        return scores
+
+
+@dataclass(frozen=True)
+class TemperatureFirst:
+    """llama.cpp logits processor: the temperature, applied before top-k and top-p.
+
+    The candidates' logits divided by the temperature, so top-k, top-p and min-p
+    cut the distribution that is sampled from, as OpenAI and Hugging Face do; the
+    sampler chain that follows runs at temperature 1. Penalties then act on the
+    scaled logits.
+    """
+
+    temperature: float
+
+    def __call__(
+        self, input_ids: npt.NDArray[np.intc], scores: npt.NDArray[np.single]
+    ) -> npt.NDArray[np.single]:
+        return scores / np.float32(self.temperature)
+
+
 @dataclass
 class _LogprobRecorder:
     """Each sampled token's logprob and top alternatives, handed out with the text shown.
@@ -290,7 +324,12 @@ class _Plan:
     forced_call: bool
     max_tokens: int
     sampling: dict[str, Any]
-    """Keyword arguments of ``create_completion``: sampler, penalties, ``logit_bias``."""
+    """Keyword arguments of ``create_completion``: sampler and penalties."""
+    processors: list[Callable[[Any, Any], Any]]
+    """Logits processors every sampled token goes through: ``logit_bias``, then the
+    temperature."""
+    bias: dict[int, float] | None
+    """``logit_bias`` by token id."""
     top_logprobs: int | None
     """``None``: no logprobs asked for; else how many alternatives per token."""
 
@@ -446,7 +485,7 @@ class EmbeddedBackend:
         with model.lock:
             plan = self._plan(model, request)
             if plan.top_logprobs is not None:
-                bias = plan.sampling.get("logit_bias") or {}
+                bias = plan.bias or {}
                 recorder = _LogprobRecorder(model.llm, plan.top_logprobs, bias)
             yield chunk(ChoiceDelta(role="assistant", content=""))
             settled = ""  # answer text shown already, which the next attempt continues
@@ -475,7 +514,7 @@ class EmbeddedBackend:
                     max_tokens=max(plan.max_tokens - (len(prompt) - len(plan.tokens)), 1),
                     grammar=plan.grammar,
                     stream=True,
-                    logits_processor=barring,  # type: ignore[arg-type]
+                    logits_processor=[*plan.processors, *(barring or [])] or None,  # type: ignore[arg-type]
                     **plan.sampling,
                 )
                 # Tokens are sampled inside the loop below, as its pieces are pulled.
@@ -621,15 +660,25 @@ class EmbeddedBackend:
         # What the request leaves unset, the model's makers choose (not OpenAI's 1.0).
         recommended = self._model.sampling
         temperature, top_p = request.get("temperature"), request.get("top_p")
+        temperature = recommended.temperature if temperature is None else temperature
+        # llama.cpp applies the temperature after top-k and top-p; OpenAI's and Hugging
+        # Face's samplers (which Qwen's recommended values are for) apply it first. A
+        # processor divides the logits by it before the sampler chain, which then runs
+        # at temperature 1 (0 stays greedy).
+        bias = _token_biases(request.get("logit_bias"), model.llm.n_vocab())
+        # logit_bias is applied here, not by llama-cpp-python: given processors too, it
+        # drops them all (``list.extend`` returns None).
+        processors: list[Callable[[Any, Any], Any]] = [LogitBias(bias)] if bias else []
+        if temperature > 0:
+            processors.append(TemperatureFirst(temperature))
         sampling: dict[str, Any] = {
-            "temperature": recommended.temperature if temperature is None else temperature,
+            "temperature": 1.0 if temperature > 0 else 0.0,
             "top_p": recommended.top_p if top_p is None else top_p,
             "top_k": recommended.top_k,
             "seed": _sampler_seed(request.get("seed")),
             "stop": _stop_list(request.get("stop")),
             "frequency_penalty": request.get("frequency_penalty"),
             "presence_penalty": request.get("presence_penalty"),
-            "logit_bias": _token_biases(request.get("logit_bias"), model.llm.n_vocab()),
         }
         return _Plan(
             prompt=prompt,
@@ -642,6 +691,8 @@ class EmbeddedBackend:
             forced_call=forced,
             max_tokens=min(limit or DEFAULT_MAX_TOKENS, room),
             sampling={k: v for k, v in sampling.items() if v is not None},
+            processors=processors,
+            bias=bias,
             top_logprobs=request.get("top_logprobs", 0) if request.get("logprobs") else None,
         )
 
@@ -690,6 +741,7 @@ class EmbeddedBackend:
             prompt=plan.tokens + prefix_tokens,
             max_tokens=max(room, 1),
             grammar=call_grammar(tools_named(plan.tools, name)),
+            logits_processor=plan.processors or None,  # type: ignore[arg-type]
             **sampling,
         )
         choice = result["choices"][0]  # type: ignore[index]
