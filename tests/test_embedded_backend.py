@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from nbext.backends import backend_from_settings
-from nbext.backends.embedded import EmbeddedBackend, TemperatureFirst
+from nbext.backends.embedded import EmbeddedBackend
 from nbext.backends.model_file import MODEL_ID, ensure_model_file
 from nbext.backends.models import DEFAULT_MODEL
 from nbext.backends.tool_grammar import NoCallOpening
@@ -180,11 +180,8 @@ def test_unset_sampling_is_what_the_model_makers_recommend(
     """Qwen's generation_config (temperature 0.7, top_p 0.8, top_k 20) fills what a
     request leaves unset, not OpenAI's 1.0; what it sets is used as it is."""
     request = {"model": MODEL_ID, "messages": [{"role": "user", "content": "Hi"}], **given}
-    plan = embedded._plan(embedded.load(), request)  # type: ignore[arg-type]
-    temperature = next(
-        (p.temperature for p in plan.processors if isinstance(p, TemperatureFirst)), 0
-    )
-    assert (temperature, plan.sampling["top_p"], plan.sampling["top_k"]) == used
+    sampling = embedded._plan(embedded.load(), request).sampling  # type: ignore[arg-type]
+    assert (sampling["temperature"], sampling["top_p"], sampling["top_k"]) == used
 
 
 TUTORIAL_05_TOOL = {

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import numpy as np
 import openai
 import pytest
 from openai.types.chat import ChatCompletionTokenLogprob
@@ -27,7 +26,7 @@ from openai.types.chat import ChatCompletionTokenLogprob
 from nbext.api.files.protocol import parse_upload
 from nbext.api.files.service import Files
 from nbext.backends.aliases import ModelAliases
-from nbext.backends.embedded import EmbeddedBackend, LogitBias, TemperatureFirst
+from nbext.backends.embedded import EmbeddedBackend, LogitBias
 from nbext.backends.model_file import MODEL_ID
 from nbext.backends.remote import RemoteBackend
 from nbext.errors import APIError
@@ -206,34 +205,6 @@ def test_penalties_and_bias_reach_llama_cpp(
     assert "logit_bias" not in call
     (bias,) = [p for p in call["logits_processor"] if isinstance(p, LogitBias)]
     assert bias.biases == {15: 3.0, 9707: -2.5}
-
-
-@pytest.mark.parametrize(("temperature", "scale"), [(None, 0.7), (0.5, 0.5), (1.3, 1.3)])
-def test_the_temperature_applies_before_top_p(
-    client: openai.OpenAI,
-    create_completion_spy: list[dict[str, Any]],
-    temperature: float | None,
-    scale: float,
-) -> None:
-    """llama.cpp divides by the temperature after top-k and top-p; OpenAI and Hugging
-    Face (whose order Qwen's recommended top_p 0.8 assumes) before. The kit divides
-    first, in a processor, and runs llama.cpp's chain at temperature 1."""
-    options = {} if temperature is None else {"temperature": temperature}
-    client.chat.completions.create(model=MODEL_ID, messages=FRANCE, max_tokens=2, **options)
-    (call,) = create_completion_spy
-    assert call["temperature"] == 1.0
-    (first,) = [p for p in call["logits_processor"] if isinstance(p, TemperatureFirst)]
-    assert first.temperature == scale
-    scores = np.array([2.0, -1.0], dtype=np.float32)
-    assert np.allclose(first(np.array([], dtype=np.intc), scores), scores / scale)
-
-
-def test_temperature_0_stays_greedy(
-    client: openai.OpenAI, create_completion_spy: list[dict[str, Any]]
-) -> None:
-    client.chat.completions.create(model=MODEL_ID, messages=FRANCE, max_tokens=2, temperature=0)
-    (call,) = create_completion_spy
-    assert call["temperature"] == 0.0 and call["logits_processor"] is None
 
 
 # -- checked as OpenAI checks them ------------------------------------------------------------

@@ -181,24 +181,6 @@ class LogitBias:
         return scores
 
 
-@dataclass(frozen=True)
-class TemperatureFirst:
-    """llama.cpp logits processor: the temperature, applied before top-k and top-p.
-
-    The candidates' logits divided by the temperature, so top-k, top-p and min-p
-    cut the distribution that is sampled from, as OpenAI and Hugging Face do; the
-    sampler chain that follows runs at temperature 1. Penalties then act on the
-    scaled logits.
-    """
-
-    temperature: float
-
-    def __call__(
-        self, input_ids: npt.NDArray[np.intc], scores: npt.NDArray[np.single]
-    ) -> npt.NDArray[np.single]:
-        return scores / np.float32(self.temperature)
-
-
 @dataclass
 class _LogprobRecorder:
     """Each sampled token's logprob and top alternatives, handed out with the text shown.
@@ -326,8 +308,7 @@ class _Plan:
     sampling: dict[str, Any]
     """Keyword arguments of ``create_completion``: sampler and penalties."""
     processors: list[Callable[[Any, Any], Any]]
-    """Logits processors every sampled token goes through: ``logit_bias``, then the
-    temperature."""
+    """Logits processors every sampled token goes through (``logit_bias``)."""
     bias: dict[int, float] | None
     """``logit_bias`` by token id."""
     top_logprobs: int | None
@@ -661,18 +642,12 @@ class EmbeddedBackend:
         recommended = self._model.sampling
         temperature, top_p = request.get("temperature"), request.get("top_p")
         temperature = recommended.temperature if temperature is None else temperature
-        # llama.cpp applies the temperature after top-k and top-p; OpenAI's and Hugging
-        # Face's samplers (which Qwen's recommended values are for) apply it first. A
-        # processor divides the logits by it before the sampler chain, which then runs
-        # at temperature 1 (0 stays greedy).
         bias = _token_biases(request.get("logit_bias"), model.llm.n_vocab())
         # logit_bias is applied here, not by llama-cpp-python: given processors too, it
         # drops them all (``list.extend`` returns None).
         processors: list[Callable[[Any, Any], Any]] = [LogitBias(bias)] if bias else []
-        if temperature > 0:
-            processors.append(TemperatureFirst(temperature))
         sampling: dict[str, Any] = {
-            "temperature": 1.0 if temperature > 0 else 0.0,
+            "temperature": temperature,
             "top_p": recommended.top_p if top_p is None else top_p,
             "top_k": recommended.top_k,
             "seed": _sampler_seed(request.get("seed")),
