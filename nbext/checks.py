@@ -698,11 +698,7 @@ def check_first_run(run: Any, steps: Any, messages: Any) -> str:
         return "Not yet: give your assistant instructions (they become the system message)."
     temperature = getattr(run, "temperature", None)
     if temperature != 0:
-        used = (
-            "the model's default temperature"
-            if temperature is None
-            else (f"temperature {temperature}")
-        )
+        used = "the default temperature" if temperature is None else f"temperature {temperature}"
         return (
             f"Not yet: the run used {used}; create the assistant with "
             "temperature=0 so its answer is the same every time."

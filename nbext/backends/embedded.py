@@ -307,12 +307,17 @@ class _Plan:
     max_tokens: int
     sampling: dict[str, Any]
     """Keyword arguments of ``create_completion``: sampler and penalties."""
-    processors: list[Callable[[Any, Any], Any]]
-    """Logits processors every sampled token goes through (``logit_bias``)."""
     bias: dict[int, float] | None
     """``logit_bias`` by token id."""
     top_logprobs: int | None
     """``None``: no logprobs asked for; else how many alternatives per token."""
+
+    @property
+    def processors(self) -> list[Callable[[Any, Any], Any]]:
+        """Logits processors every sampled token goes through. ``logit_bias`` is one of
+        the kit's, not llama-cpp-python's: given processors too, that drops them all
+        (``list.extend`` returns None)."""
+        return [LogitBias(self.bias)] if self.bias else []
 
 
 class EmbeddedBackend:
@@ -642,10 +647,6 @@ class EmbeddedBackend:
         recommended = self._model.sampling
         temperature, top_p = request.get("temperature"), request.get("top_p")
         temperature = recommended.temperature if temperature is None else temperature
-        bias = _token_biases(request.get("logit_bias"), model.llm.n_vocab())
-        # logit_bias is applied here, not by llama-cpp-python: given processors too, it
-        # drops them all (``list.extend`` returns None).
-        processors: list[Callable[[Any, Any], Any]] = [LogitBias(bias)] if bias else []
         sampling: dict[str, Any] = {
             "temperature": temperature,
             "top_p": recommended.top_p if top_p is None else top_p,
@@ -666,8 +667,7 @@ class EmbeddedBackend:
             forced_call=forced,
             max_tokens=min(limit or DEFAULT_MAX_TOKENS, room),
             sampling={k: v for k, v in sampling.items() if v is not None},
-            processors=processors,
-            bias=bias,
+            bias=_token_biases(request.get("logit_bias"), model.llm.n_vocab()),
             top_logprobs=request.get("top_logprobs", 0) if request.get("logprobs") else None,
         )
 
