@@ -10,6 +10,7 @@ import threading
 import llama_cpp
 import numpy as np
 import pytest
+from decisions import SAFE_MARGIN, first_token
 
 from nbext.backends import backend_from_settings
 from nbext.backends.embedded import EmbeddedBackend
@@ -108,8 +109,10 @@ def test_no_call_opens_before_the_first_visible_character(embedded: EmbeddedBack
     llm = embedded.load().llm
     prompt = llm.tokenize(b"<|im_start|>assistant\n", add_bos=False, special=True)
 
-    def barred(sampled: list[int], *, answer_blank: bool) -> set[int]:
-        processor = NoCallOpening(llm, len(prompt), answer_blank=answer_blank)
+    def barred(sampled: list[int], *, answer_blank: bool, allow_call_tag: bool = False) -> set[int]:
+        processor = NoCallOpening(
+            llm, len(prompt), answer_blank=answer_blank, allow_call_tag=allow_call_tag
+        )
         scores = processor(np.array(prompt + sampled, dtype=np.intc), np.zeros(llm.n_vocab()))
         return set(np.flatnonzero(np.isneginf(scores)).tolist())
 
@@ -124,6 +127,11 @@ def test_no_call_opens_before_the_first_visible_character(embedded: EmbeddedBack
     assert llm.token_eos() not in barred([], answer_blank=False)
     assert openers <= barred([token("\n")], answer_blank=True)  # whitespace shows nothing
     assert barred([token("Sure")], answer_blank=True) == set()
+    # After a call opened with <tool_response> is rewound: a proper call stays possible.
+    tagged = barred([], answer_blank=True, allow_call_tag=True)
+    assert token("<tool_call>") not in tagged
+    assert openers - {token("<tool_call>")} <= tagged and llm.token_eos() in tagged
+    assert token("<") in tagged  # <tool_response> is plain text: "<", "tool", ...
 
 
 def test_after_a_good_tool_result_the_answer_reads_it(embedded: EmbeddedBackend) -> None:
@@ -232,9 +240,6 @@ def test_the_tutorials_unforced_decisions_are_far_from_a_tie(
     07 prompt in batches of 32 or 7 instead of 128 (other matrix-multiply kernels)
     moved its logits by at most 0.33, so the margin can shrink by 0.66 at worst:
     logits differing that much across CPUs or builds leave the stored outputs true."""
-    from nbext.backends.tool_grammar import _opening_tokens
-
-    model = embedded.load()
     request = {
         "model": MODEL_ID,
         "messages": [
@@ -244,20 +249,10 @@ def test_the_tutorials_unforced_decisions_are_far_from_a_tie(
         "tools": [tool],
         "temperature": 0,
     }
-    with model.lock:
-        plan = embedded._plan(model, request)  # type: ignore[arg-type]
-        forget_cache(embedded)
-        model.llm.eval(plan.tokens)
-        logits = np.ctypeslib.as_array(
-            llama_cpp.llama_get_logits(model.llm.ctx), shape=(model.llm.n_vocab(),)
-        ).astype(np.float64)
-    openers, _ = _opening_tokens(model.llm)
-    opening = np.zeros(len(logits), dtype=bool)
-    opening[openers] = True
-    best_call, best_text = logits[opening].max(), logits[~opening].max()
-    margin = best_call - best_text if calls else best_text - best_call
+    margin = first_token(embedded, request).call_margin()
+    margin = margin if calls else -margin
     print(f"{question!r}: the decision wins by {margin:.2f} nats")
-    assert margin > 1.0, f"{question!r}: the decision wins by only {margin:.2f} nats"
+    assert margin > SAFE_MARGIN, f"{question!r}: the decision wins by only {margin:.2f} nats"
 
 
 def test_json_schema_response_format_is_obeyed(embedded: EmbeddedBackend) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from nbext.backends.tool_calls import (
+    READ_ONLY_TOOLS,
     ToolCallExtractor,
     arguments_as_objects,
     single_string_parameters,
@@ -126,6 +127,7 @@ def test_a_tool_response_tag_is_a_call_start_never_shown(
         seen = "".join(extractor.feed(output[i : i + size]) for i in range(0, len(output), size))
         assert extractor.started is not None and not extractor.started.unlisted
         assert extractor.started.offset == output.index("<tool_response>")
+        assert extractor.started.result_tag  # a call to a tool that acts is rewound
         assert seen + extractor.finish() == shown
         assert [(c.name, json.loads(c.arguments)) for c in extractor.calls] == calls
 
@@ -142,6 +144,7 @@ def test_the_15b_file_search_call_in_a_result_tag_is_a_call() -> None:
     extractor = ToolCallExtractor(["file_search"], {"file_search": "query"})
     assert extractor.feed(output) + extractor.finish() == ""
     assert extractor.started is not None and not extractor.started.unlisted
+    assert extractor.started.result_tag and "file_search" in READ_ONLY_TOOLS  # made
     assert [(c.name, json.loads(c.arguments)) for c in extractor.calls] == [
         ("file_search", {"query": query})
     ]
@@ -165,6 +168,7 @@ def test_a_call_in_the_tool_list_tag_is_a_call(output: str, shown: str) -> None:
         seen = "".join(extractor.feed(output[i : i + size]) for i in range(0, len(output), size))
         assert extractor.started is not None and not extractor.started.unlisted
         assert extractor.started.offset == output.index("<tools>")
+        assert not extractor.started.result_tag
         assert seen + extractor.finish() == shown
         assert [(c.name, json.loads(c.arguments)) for c in extractor.calls] == [
             ("get_weather", {"city": "Oslo"})
@@ -350,6 +354,7 @@ def test_real_output_shapes(shape: dict, piece: int) -> None:
     else:
         assert started is not None and started.offset == starts["offset"]
         assert started.name == starts["name"]
+        assert started.result_tag == output[started.offset :].startswith("<tool_response>")
         assert output[: started.offset] == shape["shown"]  # nothing of the call was shown
 
 

@@ -101,6 +101,7 @@ from nbext.backends.model_file import ensure_model_file
 from nbext.backends.models import CATALOGUE, EmbeddedModel, find_model
 from nbext.backends.tool_calls import (
     CODE_TOOL,
+    READ_ONLY_TOOLS,
     ParsedCall,
     ToolCallExtractor,
     repeats_made_calls,
@@ -109,6 +110,7 @@ from nbext.backends.tool_calls import (
 from nbext.backends.tool_grammar import (
     CALL_OPENING,
     NoCallOpening,
+    Opening,
     call_grammar,
     call_prefix,
     tools_named,
@@ -478,7 +480,8 @@ class EmbeddedBackend:
             # Right after tool results the small model tends to echo its call instead
             # of reading them: its answer starts with words (a call may follow them).
             # Not after an error, where a corrected call at once is the right move.
-            bar_opening = _after_good_tool_results(request) and not plan.forced_call
+            after_results = _after_good_tool_results(request) and not plan.forced_call
+            opening = Opening.WORDS if after_results else Opening.FREE
             rewinds = 0
             while True:
                 extractor = self._extractor(plan)
@@ -491,8 +494,15 @@ class EmbeddedBackend:
                 model.llm.n_tokens = _reusable_prefix(model, prompt)
                 model.whole_batches = len(prompt) // model.llm.n_batch * model.llm.n_batch
                 barring = (
-                    [NoCallOpening(model.llm, len(prompt), answer_blank=not settled.strip())]
-                    if bar_opening
+                    [
+                        NoCallOpening(
+                            model.llm,
+                            len(prompt),
+                            answer_blank=not settled.strip(),
+                            allow_call_tag=opening is Opening.WORDS_OR_CALL_TAG,
+                        )
+                    ]
+                    if opening is not Opening.FREE
                     else None
                 )
                 pieces = model.llm.create_completion(
@@ -546,6 +556,19 @@ class EmbeddedBackend:
                     calls = _written_calls(output)
                     if not calls:  # cut short by max_tokens
                         break
+                    if (
+                        started.result_tag
+                        and opening is not Opening.WORDS_OR_CALL_TAG
+                        and any(call.name not in READ_ONLY_TOOLS for call in calls)
+                    ):
+                        # The 1.5B opens <tool_response> where it should answer, and
+                        # writes a call to a tool that acts (tool eval, temperature 0):
+                        # again from there, once, with a <tool_call> token or words.
+                        # A search opened so is made: without it the 1.5B never searches.
+                        calls = []
+                        settled, opening = text_before, Opening.WORDS_OR_CALL_TAG
+                        rewinds += 1
+                        continue
                 if calls and not repeats_made_calls(calls, request.get("messages") or []):
                     break
                 # No call to make (tools not allowed, a tool that is not offered, or a
@@ -553,7 +576,7 @@ class EmbeddedBackend:
                 # the model writes something else from where the call began.
                 calls = []
                 if rewinds < _MAX_REWINDS:
-                    settled, bar_opening, rewinds = text_before, True, rewinds + 1
+                    settled, opening, rewinds = text_before, Opening.WORDS, rewinds + 1
                     continue
                 output, finish_reason = text_before, "stop"
                 break

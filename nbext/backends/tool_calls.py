@@ -53,6 +53,9 @@ _CODE_FENCE_LANGUAGES = ("python", "py", "python3")
 CODE_TOOL = "code_interpreter"
 """The function standing for the built-in code tool (``nbext.tools.registry``), the
 one a fenced python block calls."""
+READ_ONLY_TOOLS = frozenset({"file_search"})
+"""Functions whose call does nothing beyond returning its result (the built-in
+search): made even when the model opened it as if writing a result."""
 _NAME_KEYS = ("name", "function", "tool", "tool_name")
 _ARGUMENT_KEYS = ("arguments", "parameters", "args", "input")
 _WHITESPACE = " \t\r\n"
@@ -82,6 +85,8 @@ class CallStart:
     """The call names a tool that is not offered: there is no call to make."""
     code: bool = False
     """A fenced ```` ```python ```` block, a call to the code tool once it closes."""
+    result_tag: bool = False
+    """Opened with Qwen's result tag, ``<tool_response>``, as if writing a result."""
 
 
 class _Block(Enum):
@@ -349,6 +354,7 @@ class ToolCallExtractor:
                     self._code_tool if block is _Block.CODE else self._named(),
                     unlisted=self._verdict is _Verdict.UNLISTED,
                     code=block is _Block.CODE,
+                    result_tag=block is _Block.TAG and self._tag == RESPONSE_OPEN,
                 )
         return "".join(shown)
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Sequence
+from enum import Enum
 from typing import Any
 
 import numpy as np
@@ -136,6 +137,17 @@ def _opening_tokens(llm: Llama) -> tuple[npt.NDArray[np.intc], npt.NDArray[np.in
     return np.array(openers, dtype=np.intc), np.array(controls, dtype=np.intc)
 
 
+class Opening(Enum):
+    """What an answer's next attempt may open with, before its first visible character."""
+
+    FREE = "free"
+    """Words or a call."""
+    WORDS = "words"
+    """Words only: every token opening a call is barred (:class:`NoCallOpening`)."""
+    WORDS_OR_CALL_TAG = "words or call tag"
+    """Words, or Qwen's ``<tool_call>`` token: the one way to open a call left open."""
+
+
 class NoCallOpening:
     """llama.cpp logits processor: no call may open before the first visible character.
 
@@ -143,12 +155,20 @@ class NoCallOpening:
     sampled since is only whitespace, tokens opening a call are barred, and so is
     ending the answer if it has no text yet (``answer_blank``): an empty answer
     is what this is here to prevent. After a visible token it changes nothing.
+    ``allow_call_tag`` leaves Qwen's ``<tool_call>`` token open (a single control
+    token), so that a proper call can still be made where a stray shape was barred.
     """
 
-    def __init__(self, llm: Llama, prompt_length: int, *, answer_blank: bool) -> None:
+    def __init__(
+        self, llm: Llama, prompt_length: int, *, answer_blank: bool, allow_call_tag: bool = False
+    ) -> None:
         self._llm = llm
         self._prompt_length = prompt_length
         openers, controls = _opening_tokens(llm)
+        if allow_call_tag:
+            tag = llm.tokenize(TAG_OPEN.encode(), add_bos=False, special=True)
+            openers = openers[~np.isin(openers, tag)]
+            controls = controls[~np.isin(controls, tag)]
         self._barred = np.concatenate([openers, controls]) if answer_blank else openers
         self._visible = False
 
