@@ -16,7 +16,10 @@ holds) is rewound and the answer sampled again from where it began, with no
 call opening before its first visible character. An answer to tool results
 that show no error has that bar from its start: the small model would otherwise
 echo its call instead of reading them. A fenced python block is a call to
-``code_interpreter`` when that tool may be called.
+``code_interpreter`` when that tool may be called. A call the model opens with
+Qwen's *result* tag (``<tool_response>``, the 1.5B's habit) is made only to a
+tool without effects (``READ_ONLY_TOOLS``, the search); to any other it is
+rewound once, with words or the ``<tool_call>`` token left to open with.
 
 Repeatability. The same request with the same ``seed`` (or at temperature 0)
 gives the same text, whatever ran before it. Two things stood in the way in
