@@ -16,7 +16,9 @@ from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import CapturedIO
 from openai.types.beta.threads import Run
 
-from nbext.magics.assistant_book import AssistantBook
+from nbext.backends.models import CATALOGUE
+from nbext.client import model_id
+from nbext.magics.assistant_book import NAME_KEY, AssistantBook
 from nbext.magics.ipython_magics import AssistantMagics
 from nbext.widgets import RunPanel
 
@@ -101,6 +103,20 @@ def test_assistant_is_found_by_name_after_a_restart(
     changed = fresh.assistant(magics.client, tutor, {"instructions": "Be brief."})
     assert changed.id == known and changed.instructions == "Be brief."
     assert changed.metadata == {"nbext_name": tutor}
+
+
+def test_a_named_assistant_follows_the_servers_model(magics: AssistantMagics) -> None:
+    """Tutorial 05 run on the 0.5B, then again after `nbext model --use` the 1.5B: the
+    "weather" assistant found by name still named the 0.5B, and every run failed
+    ("model ... does not exist on this server"). Without --model it now follows."""
+    served = model_id(magics.client)
+    other = next(model for model in CATALOGUE if model != served)
+    name = f"switched-{uuid.uuid4().hex[:8]}"
+    made = magics.client.beta.assistants.create(model=other, name=name, metadata={NAME_KEY: name})
+    found = AssistantBook().assistant(magics.client, name, {"model": None})
+    assert found.id == made.id and found.model == served
+    chosen = AssistantBook().assistant(magics.client, name, {"model": other})
+    assert chosen.id == made.id and chosen.model == other  # --model still wins
 
 
 def test_second_turn_resends_the_thread_and_truncation_drops_it(

@@ -56,8 +56,10 @@ class AssistantBook:
         """The assistant called ``name``: found, updated if flags changed it, or created."""
         found = self._find_assistant(client, name)
         wanted = {k: v for k, v in settings.items() if v is not None}
+        # Without --model, the server's model: one made while another model was
+        # served (before `nbext model --use`) is moved to it, or its runs would fail.
+        wanted.setdefault("model", model_id(client))
         if found is None:
-            wanted.setdefault("model", model_id(client))
             created = client.beta.assistants.create(name=name, metadata={NAME_KEY: name}, **wanted)
             self.assistants[name] = created.id
             return created
