@@ -173,6 +173,9 @@ def test_after_a_good_tool_result_the_answer_reads_it(embedded: EmbeddedBackend)
     assert not (message.content or "").lstrip().startswith(("{", "[", "`", "<"))
 
 
+WITH_TOOLS = {"tools": [BUILTIN_DEFINITIONS["code_interpreter"]]}
+
+
 @pytest.mark.parametrize(
     ("given", "used"),
     [
@@ -180,13 +183,18 @@ def test_after_a_good_tool_result_the_answer_reads_it(embedded: EmbeddedBackend)
         ({"temperature": 1.0}, (1.0, 0.8, 20)),
         ({"temperature": 0, "top_p": 1.0}, (0, 1.0, 20)),
         ({"top_p": 0.5}, (0.7, 0.5, 20)),
+        (WITH_TOOLS, (0.0, 0.8, 20)),
+        ({**WITH_TOOLS, "tool_choice": "required"}, (0.0, 0.8, 20)),
+        ({**WITH_TOOLS, "temperature": 0.7}, (0.7, 0.8, 20)),
+        ({**WITH_TOOLS, "tool_choice": "none"}, (0.7, 0.8, 20)),
     ],
 )
 def test_unset_sampling_is_what_the_model_makers_recommend(
     embedded: EmbeddedBackend, given: dict, used: tuple
 ) -> None:
     """Qwen's generation_config (temperature 0.7, top_p 0.8, top_k 20) fills what a
-    request leaves unset, not OpenAI's 1.0; what it sets is used as it is."""
+    request leaves unset, not OpenAI's 1.0; what it sets is used as it is. Offered
+    tools, the model decides greedily unless the request sets a temperature."""
     request = {"model": MODEL_ID, "messages": [{"role": "user", "content": "Hi"}], **given}
     sampling = embedded._plan(embedded.load(), request).sampling  # type: ignore[arg-type]
     assert (sampling["temperature"], sampling["top_p"], sampling["top_k"]) == used

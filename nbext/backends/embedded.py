@@ -669,8 +669,9 @@ class EmbeddedBackend:
                 code="context_length_exceeded",
             )
         limit = request.get("max_completion_tokens") or request.get("max_tokens")
-        # What the request leaves unset, the model's makers choose (not OpenAI's 1.0).
-        recommended = self._model.sampling
+        # What the request leaves unset, the model's makers choose (not OpenAI's 1.0),
+        # except that a model deciding about tools decides greedily (models.py).
+        recommended = self._model.sampling_with_tools if tools else self._model.sampling
         temperature, top_p = request.get("temperature"), request.get("top_p")
         temperature = recommended.temperature if temperature is None else temperature
         sampling: dict[str, Any] = {

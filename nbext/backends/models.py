@@ -67,6 +67,18 @@ class Sampling:
 QWEN_INSTRUCT_SAMPLING = Sampling(temperature=0.7, top_p=0.8, top_k=20)
 """Qwen2.5's instruct models' generation_config.json."""
 
+GREEDY_WITH_TOOLS = Sampling(temperature=0.0, top_p=0.8, top_k=20)
+"""Greedy decoding, where a request offers tools and sets no temperature.
+
+Whether to call, which tool, and how to read its result often hang on one
+near-even token: the 1.5B's likeliest first token beat the next by 0.02-1.29
+nats on the eval's file_search questions. Sampled at Qwen's 0.7, the 1.5B
+over all 78 cases of ``benchmarks/tool_eval.py`` scored F1 0.88, code 14/23,
+file_search 11/16; at 0.3 F1 0.90, file_search 12/16; greedy F1 0.96, code
+20/23, file_search 16/16 (benchmarks/README.md, "Tool use"). A temperature
+the request sets is used as it is.
+"""
+
 
 @dataclass(frozen=True)
 class EmbeddedModel:
@@ -89,6 +101,8 @@ class EmbeddedModel:
     """Generation speed measured here (benchmarks/README.md, "Embedded models")."""
     sampling: Sampling
     """The default sampling when a request sets none."""
+    sampling_with_tools: Sampling
+    """The default sampling when a request offers tools and sets none."""
 
     @property
     def pip_requirements(self) -> list[str]:
@@ -150,6 +164,7 @@ QWEN_CODER_0_5B = EmbeddedModel(
     ),
     speed="~24 tokens/s on 2 cores",
     sampling=QWEN_INSTRUCT_SAMPLING,
+    sampling_with_tools=GREEDY_WITH_TOOLS,
 )
 QWEN_CODER_1_5B = EmbeddedModel(
     id="qwen2.5-coder-1.5b-instruct",
@@ -167,6 +182,7 @@ QWEN_CODER_1_5B = EmbeddedModel(
     ),
     speed="~14 tokens/s on 2 cores",
     sampling=QWEN_INSTRUCT_SAMPLING,
+    sampling_with_tools=GREEDY_WITH_TOOLS,
 )
 
 CATALOGUE: dict[str, EmbeddedModel] = {m.id: m for m in (QWEN_CODER_0_5B, QWEN_CODER_1_5B)}
