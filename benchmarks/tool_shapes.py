@@ -291,7 +291,7 @@ def collect_raw(backend: EmbeddedBackend, path: Path, seeds: int) -> None:
             prompt = backend._render(model, case.messages, case.tools, "auto")
             tokens = backend._tokenize(model, prompt)
             for temperature, seed in settings(seeds):
-                model.llm.reset()
+                model.forget()
                 result = model.llm.create_completion(
                     prompt=tokens,
                     max_tokens=300,

@@ -142,6 +142,11 @@ def _code_limits(environ: Mapping[str, str]) -> CodeLimits:
     return CodeLimits(**code_limits_from(values, names))  # type: ignore[arg-type]
 
 
+PREFIX_CACHE_BYTES = 128 * 1024 * 1024
+"""The default of ``NBEXT_PREFIX_CACHE``: about 10,000 prompt tokens of the 0.5B,
+4,600 of the 1.5B (a tutorial's prompts take 20-40 MiB)."""
+
+
 @dataclass(frozen=True)
 class Settings:
     """What the kit talks to and where it keeps its files."""
@@ -172,6 +177,10 @@ class Settings:
     unset for the default table, ``strict`` for none; see nbext.backends.aliases)."""
     code_limits: CodeLimits = field(default_factory=CodeLimits)
     """code_interpreter's limits (``NBEXT_CODE_*``, see :data:`CODE_LIMIT_ENV`)."""
+    prefix_cache_bytes: int = PREFIX_CACHE_BYTES
+    """Memory for the KV caches of earlier prompts, which the embedded model puts
+    back instead of evaluating them again (``NBEXT_PREFIX_CACHE``, a size such as
+    ``128M``; ``0`` turns it off; see nbext.backends.prefix_cache)."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -194,6 +203,7 @@ class Settings:
             server_idle_s=float(env.get("NBEXT_SERVER_IDLE_S") or 3600.0),
             model_aliases=env.get("NBEXT_MODEL_ALIASES") or None,
             code_limits=_code_limits(env),
+            prefix_cache_bytes=_size(env, "NBEXT_PREFIX_CACHE", PREFIX_CACHE_BYTES),
         )
 
     def as_environ(self) -> dict[str, str]:
@@ -209,6 +219,7 @@ class Settings:
             "NBEXT_THREADS": str(self.threads) if self.threads else None,
             "NBEXT_SERVER_IDLE_S": str(self.server_idle_s),
             "NBEXT_MODEL_ALIASES": self.model_aliases,
+            "NBEXT_PREFIX_CACHE": str(self.prefix_cache_bytes),
         }
         for limit in fields(CodeLimits):
             if limit.name in CODE_LIMIT_ENV:
@@ -230,6 +241,16 @@ class Settings:
     def run_dir(self) -> Path:
         """The per-user local server's key, address and log (mode 0700)."""
         return self.home / "run"
+
+
+def _size(environ: Mapping[str, str], name: str, default: int) -> int:
+    value = environ.get(name)
+    if not value:
+        return default
+    try:
+        return parse_size(value)
+    except ValueError as error:
+        raise ValueError(f"{name}: {error} (0 turns it off).") from None
 
 
 def _positive_int(environ: Mapping[str, str], name: str) -> int | None:

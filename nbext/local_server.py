@@ -108,7 +108,8 @@ def server_key(settings: Settings) -> str:
 def config_name(settings: Settings) -> str:
     """Which server a kernel with these settings should share (see module doc)."""
     what = [settings.db_url, settings.backend_url, settings.backend_key, settings.model]
-    what += [settings.threads, settings.model_aliases, code_fingerprint()]
+    what += [settings.threads, settings.model_aliases, settings.prefix_cache_bytes]
+    what += [code_fingerprint()]
     what += [repr(settings.code_limits)]  # a kernel given other NBEXT_CODE_* gets its own
     return hashlib.sha256(json.dumps(what).encode()).hexdigest()[:12]
 

@@ -54,7 +54,7 @@ def first_token(backend: EmbeddedBackend, request: dict) -> FirstToken:
     model = backend.load()
     with model.lock:
         plan = backend._plan(model, request)  # type: ignore[arg-type]
-        model.llm.reset()  # the whole prompt evaluated, as in a fresh process
+        model.forget()  # the whole prompt evaluated, as in a fresh process
         model.llm.eval(plan.tokens)
         logits = np.ctypeslib.as_array(
             llama_cpp.llama_get_logits(model.llm.ctx), shape=(model.llm.n_vocab(),)

@@ -47,7 +47,7 @@ def ask(backend: EmbeddedBackend, content: str, **params: object) -> str:
 
 def forget_cache(backend: EmbeddedBackend) -> None:
     """Make the next request evaluate its whole prompt, as in a fresh process."""
-    backend.load().llm.reset()
+    backend.load().forget()
 
 
 def first_token_logits(backend: EmbeddedBackend, messages: list[dict]) -> np.ndarray:
@@ -324,11 +324,13 @@ def test_logits_do_not_depend_on_what_the_kv_cache_holds(embedded: EmbeddedBacke
         fresh[name] = first_token_logits(embedded, messages)
     # Each probe follows a real answer, so the cache holds a prompt and its
     # generated tokens: the same prompt, a long shared prefix, or little in common.
+    # "long colour" after "short" is put back from the prefix cache.
     for before, probe in [
         ("long colour", "long colour"),
         ("long cat", "long colour"),
         ("short", "short"),
         ("long colour", "short"),
+        ("short", "long colour"),
     ]:
         embedded.create(
             {"model": MODEL_ID, "messages": prompts[before], "max_tokens": 8, "temperature": 0}  # type: ignore[typeddict-item]
@@ -336,6 +338,27 @@ def test_logits_do_not_depend_on_what_the_kv_cache_holds(embedded: EmbeddedBacke
         assert np.array_equal(first_token_logits(embedded, prompts[probe]), fresh[probe]), (
             f"{probe!r} after {before!r}"
         )
+
+
+def test_a_prompt_seen_before_is_not_evaluated_again(embedded: EmbeddedBackend) -> None:
+    """Two prompts in turn, as a run's forced call and its answer alternate: the
+    third request finds the first one's whole batches in the prefix cache."""
+    model = embedded.load()
+    forget_cache(embedded)
+    long_prompt = [
+        {"role": "system", "content": LONG_RULES},
+        {"role": "user", "content": "Name a colour."},
+    ]
+    whole = embedded.count_tokens(long_prompt) // model.llm.n_batch * model.llm.n_batch
+    assert whole >= 2 * model.llm.n_batch
+    first = first_token_logits(embedded, long_prompt)
+    embedded.create(
+        {"model": MODEL_ID, "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 4}  # type: ignore[typeddict-item]
+    )
+    restored = model.prefix_cache.restored_tokens
+    again = first_token_logits(embedded, long_prompt)
+    assert model.prefix_cache.restored_tokens - restored == whole
+    assert np.array_equal(again, first)
 
 
 @pytest.mark.parametrize("rules", [False, True], ids=["short", "long-shared-prefix"])
@@ -455,6 +478,44 @@ def test_threads_come_from_settings() -> None:
     assert isinstance(backend, EmbeddedBackend) and backend.threads == 1
     with pytest.raises(ValueError):
         EmbeddedBackend(settings.model_dir, threads=0)
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [(None, 128 * 1024 * 1024), ("64M", 64 * 1024 * 1024), ("0", 0), ("1G", 1024**3)],
+)
+def test_prefix_cache_size_comes_from_settings(given: str | None, expected: int) -> None:
+    env = {"NBEXT_HOME": "/nonexistent"} | ({"NBEXT_PREFIX_CACHE": given} if given else {})
+    settings = Settings.from_env(env)
+    assert settings.prefix_cache_bytes == expected
+    assert Settings.from_env(settings.as_environ()).prefix_cache_bytes == expected
+
+
+@pytest.mark.parametrize("wrong", ["lots", "-1M", "12Q"])
+def test_a_wrong_prefix_cache_size_names_the_variable(wrong: str) -> None:
+    with pytest.raises(ValueError, match="NBEXT_PREFIX_CACHE"):
+        Settings.from_env({"NBEXT_HOME": "/nonexistent", "NBEXT_PREFIX_CACHE": wrong})
+
+
+def test_a_prefix_cache_of_zero_saves_nothing(embedded: EmbeddedBackend) -> None:
+    model = embedded.load()
+    off = EmbeddedBackend(
+        Settings.from_env().model_dir, model=embedded.default_model, prefix_cache_bytes=0
+    )
+    try:
+        assert off.load() is model  # one model per process: the setting is the process's
+        forget_cache(embedded)
+        long_prompt = [
+            {"role": "system", "content": LONG_RULES},
+            {"role": "user", "content": "Name a colour."},
+        ]
+        first_token_logits(off, long_prompt)
+        off.create(
+            {"model": MODEL_ID, "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 4}  # type: ignore[typeddict-item]
+        )
+        assert len(model.prefix_cache) == 0
+    finally:
+        embedded.load()  # the session's setting back
 
 
 def test_token_counts_add_up_even_for_an_empty_prompt(

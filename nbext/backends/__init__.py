@@ -24,4 +24,9 @@ def backend_from_settings(settings: Settings) -> ChatBackend:
     # itself only to count tokens, when the endpoint serves a catalogue model).
     from nbext.backends.embedded import EmbeddedBackend
 
-    return EmbeddedBackend(settings.model_dir, model=settings.model, threads=settings.threads)
+    return EmbeddedBackend(
+        settings.model_dir,
+        model=settings.model,
+        threads=settings.threads,
+        prefix_cache_bytes=settings.prefix_cache_bytes,
+    )

@@ -36,6 +36,8 @@ llama-cpp-python 0.3.36, and both are handled here:
   multiple of ``n_batch`` that earlier prompts evaluated as whole batches
   (see :func:`_reusable_prefix`): what is left is evaluated in exactly the
   batches of a fresh evaluation, and the logits match a fresh run bit for bit.
+  The whole batches of earlier prompts are kept too, in a prefix cache
+  (:mod:`nbext.backends.prefix_cache`), and put back by the same rule.
 - ``Llama.create_completion`` with ``seed=None`` derives the next seed from the
   previous one (``random.Random(previous_seed)``), so "unseeded" answers are the
   same sequence in every new process, and a seed that wraps to
@@ -102,6 +104,7 @@ from nbext.backends.base import ChatRequest, TokenCounting
 from nbext.backends.chat_tokens import ChatTokenizer, chat_formatter
 from nbext.backends.model_file import ensure_model_file
 from nbext.backends.models import CATALOGUE, EmbeddedModel, find_model
+from nbext.backends.prefix_cache import PrefixCache
 from nbext.backends.tool_calls import (
     CODE_TOOL,
     READ_ONLY_TOOLS,
@@ -119,6 +122,7 @@ from nbext.backends.tool_grammar import (
     tools_named,
     with_tools_note,
 )
+from nbext.config import PREFIX_CACHE_BYTES
 from nbext.errors import APIError, invalid
 
 DEFAULT_CONTEXT_WINDOW = 32_768
@@ -273,6 +277,28 @@ class _LoadedModel:
     any prompt starting with them would be. Only these KV entries may be
     reused; the last prompt's tail batch and the generated tokens (decoded one
     at a time) may not."""
+    prefix_cache: PrefixCache = field(default_factory=PrefixCache)
+    """The whole batches of earlier prompts, put back when a prompt shares more
+    of them than the live KV cache does."""
+
+    def forget(self) -> None:
+        """Make the next request evaluate its whole prompt, as in a fresh process."""
+        self.llm.reset()
+        self.whole_batches = 0
+        self.prefix_cache.clear()
+
+    def reuse_saved_prefix(self, prompt: list[int]) -> None:
+        """Before ``prompt`` is evaluated: keep the live KV cache's whole batches in
+        the prefix cache if ``prompt`` would overwrite some of them, and put back a
+        saved state if one shares more whole batches with ``prompt``."""
+        live = _reusable_prefix(self, prompt)
+        kept = min(self.whole_batches, self.llm.n_tokens)
+        if live < kept:
+            self.prefix_cache.save(self.llm, kept)
+        saved, key = self.prefix_cache.best(prompt, self.llm.n_batch)
+        if key is not None and saved > live:
+            self.prefix_cache.restore(self.llm, key, saved)
+            self.whole_batches = saved
 
 
 @functools.cache
@@ -336,12 +362,15 @@ class EmbeddedBackend:
         context_window: int = DEFAULT_CONTEXT_WINDOW,
         progress: bool = True,
         threads: int | None = None,
+        prefix_cache_bytes: int = PREFIX_CACHE_BYTES,
     ) -> None:
         """``model``: a catalogue id (:mod:`nbext.backends.models`), ``None``
         for the default; ``threads``: llama.cpp threads for generation and
-        prompt evaluation, ``None`` means every core this process may run on."""
+        prompt evaluation, ``None`` means every core this process may run on;
+        ``prefix_cache_bytes``: memory for earlier prompts' KV caches (0: none)."""
         if threads is not None and threads < 1:
             raise ValueError(f"threads must be at least 1, not {threads}.")
+        self._prefix_cache_bytes = prefix_cache_bytes
         self._model = find_model(model)
         self._model_dir = model_dir
         self._context_window = context_window
@@ -373,7 +402,9 @@ class EmbeddedBackend:
     def load(self) -> _LoadedModel:
         """Assemble (first time only) and load the model; later calls are free."""
         path = ensure_model_file(self._model_dir, self._model, progress=self._progress)
-        return _load(path, self._context_window, self._threads)
+        model = _load(path, self._context_window, self._threads)
+        model.prefix_cache.max_bytes = self._prefix_cache_bytes  # one setting per process
+        return model
 
     def list_models(self) -> list[Model]:
         created = self.load().created
@@ -486,6 +517,7 @@ class EmbeddedBackend:
             after_results = _after_good_tool_results(request) and not plan.forced_call
             opening = Opening.WORDS if after_results else Opening.FREE
             rewinds = 0
+            model.reuse_saved_prefix(plan.tokens)
             while True:
                 extractor = self._extractor(plan)
                 prompt = plan.tokens + (self._tokenize(model, settled) if settled else [])
@@ -604,6 +636,7 @@ class EmbeddedBackend:
                 finish_reason = "tool_calls"
             yield chunk(ChoiceDelta(), finish_reason)
             completion_tokens = len(self._tokenize(model, plan.prefix + output))
+
             yield ChatCompletionChunk(
                 id=completion_id,
                 object="chat.completion.chunk",
