@@ -26,9 +26,11 @@ cores and every tutorial under 90 s. This script measures each catalogue model
    ``tool_choice`` left at ``auto``. Wall time of ``create_and_poll``, model
    calls, tokens, and whether the answer holds 6765.
 3. ``--notebooks``: every tutorial (``notebooks/0*.ipynb``) run under nbclient
-   (JupyterLab's "Run all") per model, with its server already up. The
-   notebooks name the 0.5B (``MODEL = "qwen2.5-coder-0.5b-instruct"``): for
-   another model that literal is replaced in memory before running.
+   (JupyterLab's "Run all") per model, with its server already up. Each
+   notebook asks ``nbext.client.model_id(client)`` for its model, so the
+   kernel's ``NBEXT_MODEL`` chooses it. With ``--prefix-cache``, each size
+   (``NBEXT_PREFIX_CACHE``) gets its own server, and the sizes take turns
+   notebook by notebook.
 
 Every server and kernel lives in a fresh temporary ``NBEXT_HOME`` whose
 ``models`` is a symlink to ``~/.cache/nbext/models`` (``bench_home``), kit
@@ -40,6 +42,8 @@ Usage::
     python benchmarks/bench_models.py --notebooks   # + every tutorial per model
     python benchmarks/bench_models.py --notebooks 03 05 06 07   # + these tutorials
     python benchmarks/bench_models.py --quick       # smoke: 2 rounds, 32 tokens
+    python benchmarks/bench_models.py --skip-speed --notebooks 05 07 --prefix-cache 0 128M
+        # the prefix cache off and on, side by side (parts 2 and 3)
 """
 
 from __future__ import annotations
@@ -229,9 +233,24 @@ class RunResult:
     answer: str
 
 
-def server_for(model: EmbeddedModel, home: Path) -> tuple[Settings, float]:
-    """The local server a kernel with ``NBEXT_MODEL=model`` would start; its start time."""
-    settings = Settings.from_env(kit_environ(home, NBEXT_MODEL=model.id))
+@dataclass(frozen=True)
+class Config:
+    """One model, with one prefix cache size (``NBEXT_PREFIX_CACHE``; ``None``: the default)."""
+
+    model: EmbeddedModel
+    prefix_cache: str | None
+
+    def label(self, compared: bool) -> str:
+        return f"{self.model.id}, cache {self.prefix_cache}" if compared else self.model.id
+
+    def environ(self, home: Path) -> dict[str, str]:
+        extra = {"NBEXT_PREFIX_CACHE": self.prefix_cache} if self.prefix_cache else {}
+        return kit_environ(home, NBEXT_MODEL=self.model.id, **extra)
+
+
+def server_for(config: Config, home: Path) -> tuple[Settings, float]:
+    """The local server a kernel with ``config``'s variables would start; its start time."""
+    settings = Settings.from_env(config.environ(home))
     started = time.perf_counter()
     local_server.ensure(settings)
     client = make_client(settings)
@@ -367,6 +386,12 @@ def main() -> None:
         help="time the tutorials too: all, or those whose name starts with a PREFIX (03 07)",
     )
     parser.add_argument("--skip-speed", action="store_true", help="leave part 1 out")
+    parser.add_argument(
+        "--prefix-cache",
+        nargs="+",
+        metavar="SIZE",
+        help="parts 2 and 3 with each of these NBEXT_PREFIX_CACHE sizes, side by side (0 128M)",
+    )
     parser.add_argument("--quick", action="store_true", help="2 rounds of 32 tokens, 1 run")
     args = parser.parse_args()
     rounds = args.rounds or (2 if args.quick else 5)
@@ -396,22 +421,26 @@ def main() -> None:
             print(speed_table(children, max_tokens))
 
         print("\n## A tutorial run (notebook 07's question, through the local server)")
+        caches = args.prefix_cache or [None]
+        configs = [Config(model, cache) for model in models for cache in caches]
+        compared = len(caches) > 1
         results: dict[str, tuple[float, list[RunResult]]] = {}
-        servers: dict[str, Settings] = {}
-        for model in models:
-            settings, start_s = server_for(model, home)
-            servers[model.id] = settings
+        servers: dict[Config, Settings] = {}
+        for config in configs:
+            label = config.label(compared)
+            settings, start_s = server_for(config, home)
+            servers[config] = settings
             mine = []
             for _ in range(runs):
                 for choice in ("forced", "auto"):
-                    result = tutorial_run(settings, model, choice)
+                    result = tutorial_run(settings, config.model, choice)
                     print(
-                        f"  {model.id} {choice}: {result.seconds:.1f} s, {result.status}, "
+                        f"  {label} {choice}: {result.seconds:.1f} s, {result.status}, "
                         f"{result.answer[:70]!r}",
                         flush=True,
                     )
                     mine.append(result)
-            results[model.id] = (start_s, mine)
+            results[label] = (start_s, mine)
             if args.notebooks is None:
                 local_server.stop(settings)  # one model in memory at a time
         print()
@@ -426,13 +455,15 @@ def main() -> None:
             print("\n## The tutorials under nbclient")
             times: dict[str, dict[str, tuple[float, str]]] = {}
             for model in models:
-                env = kit_environ(home, NBEXT_MODEL=model.id)
-                times[model.id] = {}
-                for path in notebooks:
-                    seconds, problem = run_notebook(path, env)
-                    times[model.id][path.stem] = (seconds, problem)
-                    print(f"  {model.id} {path.stem}: {seconds:.0f} s {problem}", flush=True)
-                local_server.stop(servers[model.id])
+                mine = [config for config in configs if config.model is model]
+                for path in notebooks:  # the cache sizes take turns, notebook by notebook
+                    for config in mine:
+                        label = config.label(compared)
+                        seconds, problem = run_notebook(path, config.environ(home))
+                        times.setdefault(label, {})[path.stem] = (seconds, problem)
+                        print(f"  {label} {path.stem}: {seconds:.0f} s {problem}", flush=True)
+                for config in mine:
+                    local_server.stop(servers[config])
             print()
             print(notebook_table(times))
     finally:
