@@ -80,7 +80,7 @@ from openai.types.chat import ChatCompletionChunk, ChatCompletionMessageParam
 
 from nbext import local_server
 from nbext.backends.embedded import DEFAULT_CONTEXT_WINDOW
-from nbext.backends.models import DEFAULT_MODEL
+from nbext.backends.models import find_model
 from nbext.backends.tool_calls import arguments_as_objects
 from nbext.client import make_client
 from nbext.config import Settings
@@ -873,7 +873,8 @@ def main() -> None:
         client = make_client(settings, max_retries=0)
         status = server_status(info.base_url, local_server.server_key(settings))
         server_threads = int(status.get("threads") or len(os.sched_getaffinity(0)))
-        raws = {t: RawModel(settings.model_dir / DEFAULT_MODEL.gguf_name, t) for t in RAW_THREADS}
+        served = settings.model_dir / find_model(settings.embedded().model).gguf_name
+        raws = {t: RawModel(served, t) for t in RAW_THREADS}
         print(
             f"server    pid {info.pid} ({process_facts(info.pid)}), llama.cpp threads "
             f"{status.get('threads', '? (not reported)')}, {info.base_url}; raw models in this "

@@ -133,10 +133,11 @@ def chatml(system: str, user: str) -> str:
 
 def default_model() -> Path:
     try:
-        from nbext.backends.models import DEFAULT_MODEL
+        from nbext.backends.models import find_model
         from nbext.config import Settings
 
-        return Settings.from_env().model_dir / DEFAULT_MODEL.gguf_name
+        settings = Settings.from_env()
+        return settings.model_dir / find_model(settings.model).gguf_name
     except ImportError:
         cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
         return Path(cache) / "nbext" / "models" / "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"

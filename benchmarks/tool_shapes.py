@@ -34,7 +34,6 @@ from pathlib import Path
 from typing import Any
 
 from nbext.backends.embedded import EmbeddedBackend
-from nbext.backends.model_file import MODEL_ID
 from nbext.config import Settings
 from nbext.tools.code_interpreter.executor import DEFINITION as CODE_INTERPRETER
 from nbext.tools.registry import BUILTIN_DEFINITIONS
@@ -321,7 +320,7 @@ def score(backend: EmbeddedBackend, seeds: int) -> None:
         names = {t["function"]["name"] for t in case.tools}
         for temperature, seed in settings(seeds):
             request: dict[str, Any] = {
-                "model": MODEL_ID,
+                "model": backend.default_model,
                 "messages": case.messages,
                 "tools": case.tools,
                 "temperature": temperature,

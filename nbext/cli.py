@@ -86,19 +86,20 @@ def _model(args: argparse.Namespace) -> int:
 
 
 def _print_catalogue(settings: Settings) -> None:
-    from nbext.backends.models import CATALOGUE, DEFAULT_MODEL, find_model
+    from nbext.backends.models import CATALOGUE, default_model, find_model
 
     try:
         current = find_model(settings.embedded().model).id
     except APIError:
         current = None  # NBEXT_MODEL names no embedded model: none is marked
+    default = default_model()
     header = ("", "id", "size", "installed", "assembled", "licence", "speed")
     rows = [header]
     for entry in CATALOGUE.values():
         rows.append(
             (
                 "*" if entry.id == current else "",
-                entry.id + (" (default)" if entry is DEFAULT_MODEL else ""),
+                entry.id + (" (default)" if entry is default else ""),
                 f"{entry.size / 1e9:.2f} GB",
                 "yes" if entry.installed() else "no",
                 "yes" if entry.assembled(settings.model_dir) else "no",

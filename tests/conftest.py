@@ -3,6 +3,9 @@
 Loading the model takes about a second and every test may share it (the
 backend queues concurrent requests), so the fixtures are session-scoped.
 
+The tests run on the 0.5B (``tests/pinned_model.py``), the tutorials on the
+default model, whatever ``NBEXT_MODEL`` says outside.
+
 The session runs in a data directory of its own (``NBEXT_HOME``, set before
 any test or notebook kernel starts, so they all inherit it): its database,
 files and local server are the tests', not the user's. Only the model file is
@@ -22,6 +25,8 @@ import openai
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.testing.globalipapp import get_ipython, start_ipython
+from nbval_outputs import PIN
+from pinned_model import TEST_MODEL
 
 from nbext import local_server
 from nbext.backends.embedded import EmbeddedBackend
@@ -46,6 +51,8 @@ def _session_home() -> None:
     os.environ["NBEXT_HOME"] = str(home)
     os.environ.pop("NBEXT_DB_URL", None)
     os.environ.pop("NBEXT_SERVER_URL", None)
+    os.environ["NBEXT_MODEL"] = TEST_MODEL.id
+    os.environ[PIN] = "1"
 
     def clean_up() -> None:
         local_server.stop_all(Settings.from_env())
@@ -85,7 +92,8 @@ def weather_tool() -> dict:
 
 @pytest.fixture(scope="session")
 def embedded() -> EmbeddedBackend:
-    backend = EmbeddedBackend(Settings.from_env().model_dir, progress=False)
+    settings = Settings.from_env()
+    backend = EmbeddedBackend(settings.model_dir, model=settings.model, progress=False)
     backend.load()
     return backend
 

@@ -16,6 +16,10 @@ nbext's magics print one documented format (``nbext/widgets/base.py``):
   builds (``benchmarks/README.md``, portability) and prompt-cache states, so
   what is compared is that an answer came: ``<answer>`` or ``<no answer>``.
 
+The tutorials run on the default embedded model, as a user's do: the model
+the other tests pin (``NBEXT_MODEL``, ``tests/pinned_model.py``) is taken out
+of the environment their kernels start in (:func:`on_the_default_model`).
+
 nbval 0.11 ignores ``update_display_data``, so a cell that streams into an
 output in place (every magic) would be compared as it was drawn first.
 :func:`follow_display_updates` applies each update to the output it names,
@@ -24,6 +28,7 @@ as JupyterLab and nbclient do.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -36,6 +41,8 @@ except ImportError:  # nbval is in the test extra; without it no notebook is col
     IPyNbCell = IPyNbFile = None
 
 NOT_COMPARED = ("text/html",)
+PIN = "NBEXT_TESTS_PIN_MODEL"
+"""Set (by ``tests/conftest.py``) when ``NBEXT_MODEL`` is the tests' pin, not the user's."""
 ANSWER = {"nbext": {"output": "answer"}}
 
 
@@ -101,11 +108,27 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     files = {item.parent for item in items if isinstance(item, IPyNbCell)}
     for notebook in files:
         assert isinstance(notebook, IPyNbFile)
+        notebook.setup = on_the_default_model(notebook.setup)
         notebook.skip_compare = (*notebook.skip_compare, *NOT_COMPARED)
         notebook.get_kernel_message = follow_display_updates(notebook.get_kernel_message)
     for item in items:
         if isinstance(item, IPyNbCell):
             item.compare_outputs = comparing_answers_by_presence(item.compare_outputs)
+
+
+def on_the_default_model(setup: Callable[[], None]) -> Callable[[], None]:
+    """nbval's notebook ``setup`` (which starts the kernel) without the tests' pin."""
+
+    def setup_without_the_pin() -> None:
+        pinned = os.environ.pop("NBEXT_MODEL", None) if os.environ.get(PIN) else None
+        # nbval starts the kernel here; the kernel starts (or finds) its local server.
+        try:
+            setup()
+        finally:
+            if pinned is not None:
+                os.environ["NBEXT_MODEL"] = pinned
+
+    return setup_without_the_pin
 
 
 def comparing_answers_by_presence(compare: Callable[..., bool]) -> Callable[..., bool]:

@@ -21,9 +21,9 @@ from api_helpers import (
 )
 from openai.types.beta import Assistant
 from openapi_contract import assert_response
+from pinned_model import MODEL_ID
 
 from nbext.backends.embedded import EmbeddedBackend
-from nbext.backends.model_file import MODEL_ID
 from nbext.server.app import create_app
 from nbext.server.runner import BackgroundServer
 

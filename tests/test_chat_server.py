@@ -9,9 +9,9 @@ import httpx
 import openai
 import pytest
 from openapi_contract import assert_response, assert_valid, response_schema
+from pinned_model import MODEL_ID
 
 from nbext.backends.embedded import EmbeddedBackend
-from nbext.backends.model_file import MODEL_ID
 from nbext.backends.remote import RemoteBackend
 from nbext.errors import BackendError
 from nbext.server.app import create_app

@@ -37,8 +37,8 @@ from conftest import WEATHER_TOOL, fresh_home
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from openai.types.beta import Thread
+from pinned_model import MODEL_ID
 
-from nbext.backends.model_file import MODEL_ID
 from nbext.config import Settings
 from nbext.ids import new_id
 from nbext.server.error_handlers import install_error_handlers

@@ -11,11 +11,11 @@ import llama_cpp
 import numpy as np
 import pytest
 from decisions import SAFE_MARGIN, first_token
+from pinned_model import MODEL_ID, TEST_MODEL
 
 from nbext.backends import backend_from_settings
 from nbext.backends.embedded import EmbeddedBackend
-from nbext.backends.model_file import MODEL_ID, ensure_model_file
-from nbext.backends.models import DEFAULT_MODEL
+from nbext.backends.model_file import ensure_model_file
 from nbext.backends.tool_grammar import NoCallOpening
 from nbext.config import Settings
 from nbext.errors import APIError
@@ -62,8 +62,8 @@ def first_token_logits(backend: EmbeddedBackend, messages: list[dict]) -> np.nda
 
 
 def test_model_file_is_assembled_and_verified_once() -> None:
-    path = ensure_model_file(Settings.from_env().model_dir, progress=False)
-    assert path.stat().st_size == DEFAULT_MODEL.size
+    path = ensure_model_file(Settings.from_env().model_dir, TEST_MODEL, progress=False)
+    assert path.stat().st_size == TEST_MODEL.size
 
 
 def test_answers_a_factual_question(embedded: EmbeddedBackend) -> None:
@@ -459,7 +459,9 @@ def test_unknown_model_is_a_404_naming_the_fix(embedded: EmbeddedBackend) -> Non
 
 
 def test_prompt_longer_than_the_context_is_refused(embedded: EmbeddedBackend) -> None:
-    small = EmbeddedBackend(Settings.from_env().model_dir, context_window=embedded.context_window)
+    small = EmbeddedBackend(
+        Settings.from_env().model_dir, model=MODEL_ID, context_window=embedded.context_window
+    )
     huge = "word " * (embedded.context_window + 10)
     with pytest.raises(APIError) as raised:
         small.create({"model": MODEL_ID, "messages": [{"role": "user", "content": huge}]})

@@ -11,10 +11,10 @@ from collections.abc import Iterator
 
 import openai
 import pytest
+from pinned_model import MODEL_ID
 
 from nbext.backends.aliases import DEFAULT, AliasedBackend, ModelAliases, with_aliases
 from nbext.backends.embedded import EmbeddedBackend
-from nbext.backends.model_file import MODEL_ID
 from nbext.backends.remote import RemoteBackend
 from nbext.server.app import create_app
 from nbext.server.runner import BackgroundServer

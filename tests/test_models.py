@@ -30,16 +30,19 @@ from nbext.backends.embedded import EmbeddedBackend
 from nbext.backends.model_file import ensure_model_file
 from nbext.backends.models import (
     CATALOGUE,
-    DEFAULT_MODEL,
     QWEN_CODER_0_5B,
     QWEN_CODER_1_5B,
     Chunk,
+    EmbeddedModel,
+    default_model,
     find_model,
 )
 from nbext.cli import main
 from nbext.config import CHOICES_FILE, Settings, save_model
 from nbext.errors import BackendError
 from nbext.tools.registry import BUILTIN_DEFINITIONS
+
+ROOT = Path(__file__).resolve().parents[1]
 
 needs_1_5b = pytest.mark.skipif(
     not QWEN_CODER_1_5B.installed(),
@@ -81,16 +84,38 @@ def run_cli(home: Path, *args: str, **variables: str) -> subprocess.CompletedPro
 # -- the catalogue ---------------------------------------------------------------
 
 
-def test_the_default_is_the_0_5b_and_ids_name_their_entries() -> None:
-    assert DEFAULT_MODEL is QWEN_CODER_0_5B
-    assert find_model(None) is DEFAULT_MODEL
+def test_ids_name_their_entries() -> None:
     assert all(find_model(name).id == name for name in CATALOGUE)
     assert list(CATALOGUE) == ["qwen2.5-coder-0.5b-instruct", "qwen2.5-coder-1.5b-instruct"]
 
 
+@pytest.mark.parametrize(
+    ("installed", "default"),
+    [
+        ({QWEN_CODER_0_5B.id, QWEN_CODER_1_5B.id}, QWEN_CODER_1_5B),  # make's venv
+        ({QWEN_CODER_0_5B.id}, QWEN_CODER_0_5B),  # pip install nbext; Binder
+        (set(), QWEN_CODER_0_5B),  # nothing yet: the error names the 0.5B's packages
+    ],
+)
+def test_the_default_is_the_1_5b_when_installed_else_the_0_5b(
+    monkeypatch: pytest.MonkeyPatch, installed: set[str], default: EmbeddedModel
+) -> None:
+    monkeypatch.setattr(EmbeddedModel, "installed", lambda self: self.id in installed)
+    assert default_model() is default
+    assert find_model(None) is default
+
+
+def test_make_installs_the_default_and_binder_the_0_5b() -> None:
+    makefile = (ROOT / "Makefile").read_text()
+    assert "model-1-5b" in makefile  # the extra holding the 1.5B's chunks
+    binder = (ROOT / "binder" / "requirements.txt").read_text()
+    assert QWEN_CODER_0_5B.chunks[0].distribution in binder
+    assert QWEN_CODER_1_5B.chunks[0].distribution not in binder
+
+
 @pytest.mark.parametrize("model", list(CATALOGUE.values()), ids=list(CATALOGUE))
 def test_chunks_add_up_to_the_published_file(model: object) -> None:
-    assert isinstance(model, type(DEFAULT_MODEL))
+    assert isinstance(model, EmbeddedModel)
     assert sum(chunk.size for chunk in model.chunks) == model.size
     assert len(model.sha256) == 64 and int(model.sha256, 16) >= 0
     assert model.gguf_name.endswith("-q4_k_m.gguf") and model.licence == "Apache-2.0"
@@ -178,7 +203,7 @@ def test_nothing_chosen_means_the_default(home: Path) -> None:
     assert settings.model is None
     backend = backend_from_settings(settings)
     assert isinstance(backend, EmbeddedBackend)
-    assert backend.default_model == DEFAULT_MODEL.id
+    assert backend.default_model == default_model().id
 
 
 def test_the_saved_choice_is_used_and_the_variable_wins(home: Path) -> None:

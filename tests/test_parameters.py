@@ -22,12 +22,12 @@ import httpx
 import openai
 import pytest
 from openai.types.chat import ChatCompletionTokenLogprob
+from pinned_model import MODEL_ID
 
 from nbext.api.files.protocol import parse_upload
 from nbext.api.files.service import Files
 from nbext.backends.aliases import ModelAliases
 from nbext.backends.embedded import EmbeddedBackend, LogitBias
-from nbext.backends.model_file import MODEL_ID
 from nbext.backends.remote import RemoteBackend
 from nbext.errors import APIError
 from nbext.server.app import create_app

@@ -31,9 +31,9 @@ import pytest
 from api_helpers import EventRecorder, assert_answered_from_the_output, free_port, start_serve
 from openai.types.beta import Assistant
 from openai.types.chat import ChatCompletionChunk
+from pinned_model import TEST_MODEL
 
 from nbext.backends.model_file import ensure_model_file
-from nbext.backends.models import DEFAULT_MODEL
 from nbext.backends.remote import RemoteBackend
 from nbext.config import Settings
 
@@ -48,7 +48,7 @@ _START_TIMEOUT_S = 180.0
 @pytest.fixture(scope="session")
 def gguf() -> Path:
     """The embedded model's file, from the tests' home (a link to the user's model cache)."""
-    return ensure_model_file(Settings.from_env().model_dir, DEFAULT_MODEL, progress=False)
+    return ensure_model_file(Settings.from_env().model_dir, TEST_MODEL, progress=False)
 
 
 @pytest.fixture(scope="session")

@@ -12,8 +12,8 @@ import pytest
 from langchain_core.messages import AIMessageChunk, HumanMessage, ToolMessage
 from langchain_core.tools import tool
 from langchain_openai import ChatOpenAI
+from pinned_model import MODEL_ID
 
-from nbext.backends.model_file import MODEL_ID
 from nbext.server.runner import BackgroundServer
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")

@@ -21,9 +21,9 @@ import openai
 import pytest
 from openai.types.beta import Assistant
 from openapi_contract import assert_response
+from pinned_model import MODEL_ID
 
 from nbext.backends.embedded import EmbeddedBackend
-from nbext.backends.model_file import MODEL_ID
 from nbext.server.app import create_app
 from nbext.server.runner import BackgroundServer
 from nbext.tools.code_interpreter import Limits

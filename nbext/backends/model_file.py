@@ -13,11 +13,8 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from nbext.backends.models import DEFAULT_MODEL, EmbeddedModel
+from nbext.backends.models import EmbeddedModel, default_model
 from nbext.errors import BackendError
-
-MODEL_ID = DEFAULT_MODEL.id
-"""The default embedded model's id (what a server without ``NBEXT_MODEL`` serves)."""
 
 _COPY_BLOCK = 8 * 1024 * 1024
 
@@ -36,9 +33,11 @@ def _chunk_paths(model: EmbeddedModel) -> list[Path]:
 
 
 def ensure_model_file(
-    model_dir: Path, model: EmbeddedModel = DEFAULT_MODEL, *, progress: bool = True
+    model_dir: Path, model: EmbeddedModel | None = None, *, progress: bool = True
 ) -> Path:
-    """Return the path of ``model``'s verified GGUF, assembling it on first use."""
+    """Return the path of ``model``'s verified GGUF (``None``: the default model's),
+    assembling it on first use."""
+    model = model or default_model()
     target = model.assembled_path(model_dir)
     if model.assembled(model_dir):
         return target
