@@ -104,7 +104,7 @@ from nbext.backends.base import ChatRequest, TokenCounting
 from nbext.backends.chat_tokens import ChatTokenizer, chat_formatter
 from nbext.backends.model_file import ensure_model_file
 from nbext.backends.models import CATALOGUE, EmbeddedModel, find_model
-from nbext.backends.prefix_cache import PrefixCache
+from nbext.backends.prefix_cache import PrefixCache, shared_length
 from nbext.backends.tool_calls import (
     CODE_TOOL,
     READ_ONLY_TOOLS,
@@ -636,7 +636,6 @@ class EmbeddedBackend:
                 finish_reason = "tool_calls"
             yield chunk(ChoiceDelta(), finish_reason)
             completion_tokens = len(self._tokenize(model, plan.prefix + output))
-
             yield ChatCompletionChunk(
                 id=completion_id,
                 object="chat.completion.chunk",
@@ -879,12 +878,7 @@ def _reusable_prefix(model: _LoadedModel, tokens: Sequence[int]) -> int:
     limit = min(model.whole_batches, llm.n_tokens, len(tokens) - 1)
     if limit < n_batch:
         return 0
-    shared = 0
-    for old, new in zip(llm.input_ids[:limit].tolist(), tokens[:limit], strict=True):
-        if old != new:
-            break
-        shared += 1
-    return shared // n_batch * n_batch
+    return shared_length(llm.input_ids[:limit].tolist(), tokens, limit) // n_batch * n_batch
 
 
 def _format_grammar(response_format: Any) -> LlamaGrammar:

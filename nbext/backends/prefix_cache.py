@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import ctypes
 from collections import OrderedDict
-from dataclasses import dataclass
+from collections.abc import Sequence
 
 import llama_cpp
 import numpy as np
@@ -33,18 +33,12 @@ MAX_ENTRIES = 16
 compares each with the new prompt)."""
 
 
-@dataclass(frozen=True)
-class _Saved:
-    tokens: tuple[int, ...]
-    """The prompt tokens whose KV entries ``state`` holds (whole batches only)."""
-    state: bytes
-
-
 class PrefixCache:
     """A least-recently-used store of KV states keyed by the tokens they hold."""
 
     def __init__(self, *, max_bytes: int = 0, max_entries: int = MAX_ENTRIES) -> None:
-        self._entries: OrderedDict[tuple[int, ...], _Saved] = OrderedDict()
+        self._entries: OrderedDict[tuple[int, ...], bytes] = OrderedDict()
+        """KV states keyed by the prompt tokens they hold (whole batches only)."""
         self.max_bytes = max_bytes
         """What the saved states may take together (0: nothing is saved). A token's
         KV entries take 12 KiB on the 0.5B and 28 KiB on the 1.5B (f16)."""
@@ -54,7 +48,7 @@ class PrefixCache:
 
     @property
     def size(self) -> int:
-        return sum(len(saved.state) for saved in self._entries.values())
+        return sum(len(state) for state in self._entries.values())
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -79,7 +73,7 @@ class PrefixCache:
             return
         buffer = (ctypes.c_uint8 * size)()
         written = llama_cpp.llama_state_seq_get_data(llm.ctx, buffer, size, 0)
-        self._entries[tokens] = _Saved(tokens, ctypes.string_at(buffer, written))
+        self._entries[tokens] = ctypes.string_at(buffer, written)
         while len(self._entries) > self._max_entries or self.size > self.max_bytes:
             self._entries.popitem(last=False)
 
@@ -89,7 +83,7 @@ class PrefixCache:
         limit = len(prompt) - 1
         best_length, best_key = 0, None
         for key in self._entries:
-            shared = _shared_length(key, prompt, min(len(key), limit))
+            shared = shared_length(key, prompt, min(len(key), limit))
             length = shared // n_batch * n_batch
             if length > best_length:
                 best_length, best_key = length, key
@@ -97,26 +91,27 @@ class PrefixCache:
 
     def restore(self, llm: Llama, key: tuple[int, ...], length: int) -> None:
         """Replace ``llm``'s KV cache by the saved state ``key``, cut to ``length``."""
-        saved = self._entries[key]
+        state = self._entries[key]
         self._entries.move_to_end(key)
         memory = llama_cpp.llama_get_memory(llm.ctx)
         llama_cpp.llama_memory_clear(memory, True)
-        buffer = (ctypes.c_uint8 * len(saved.state)).from_buffer_copy(saved.state)
-        if not llama_cpp.llama_state_seq_set_data(llm.ctx, buffer, len(saved.state), 0):
+        buffer = (ctypes.c_uint8 * len(state)).from_buffer_copy(state)
+        if not llama_cpp.llama_state_seq_set_data(llm.ctx, buffer, len(state), 0):
             llm.reset()  # nothing put back: the prompt is evaluated whole
             llama_cpp.llama_memory_clear(memory, True)
             del self._entries[key]
             return
         llama_cpp.llama_memory_seq_rm(memory, 0, length, -1)
-        ids: npt.NDArray[np.intc] = np.asarray(saved.tokens[:length], dtype=llm.input_ids.dtype)
+        ids: npt.NDArray[np.intc] = np.asarray(key[:length], dtype=llm.input_ids.dtype)
         llm.input_ids[:length] = ids
         llm.n_tokens = length
         self.restored_tokens += length
 
 
-def _shared_length(key: tuple[int, ...], prompt: list[int], limit: int) -> int:
+def shared_length(old_tokens: Sequence[int], new_tokens: Sequence[int], limit: int) -> int:
+    """How many leading tokens, up to ``limit``, the two sequences have in common."""
     shared = 0
-    for old, new in zip(key[:limit], prompt[:limit], strict=True):
+    for old, new in zip(old_tokens[:limit], new_tokens[:limit], strict=True):
         if old != new:
             break
         shared += 1
